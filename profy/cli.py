@@ -1,0 +1,126 @@
+"""The ``profy`` command: parses arguments and calls the library; nothing more.
+
+Exit codes: 0 success; 1 the command ran and found problems (``data inspect``);
+2 bad input or usage, with one readable line on stderr; 130 interrupted.
+Heavy modules are imported inside the commands so ``profy --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from profy.errors import ProfyError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from profy.data import synthesize_corpus
+
+    summary = synthesize_corpus(args.out, size=args.size, seed=args.seed, progress=True)
+    _console().print(
+        f"wrote {summary.n_takes} takes by {summary.n_players} players "
+        f"({summary.n_label_rows} rater rows, {summary.n_untagged_rows} untagged) "
+        f"in {summary.seconds:.1f} s, {summary.bytes_written / 1e6:.0f} MB\n"
+        f"corpus: {Path(summary.out_dir).resolve()}")
+    return EXIT_OK
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from profy.data import inspect_corpus, render_report
+
+    report = inspect_corpus(args.root, labels_path=args.labels, progress=not args.json)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+    else:
+        render_report(report, _console())
+    return EXIT_PROBLEMS if report.problems else EXIT_OK
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from profy.data import prepare_corpus
+
+    result = prepare_corpus(args.root, args.out, labels_path=args.labels, skip_bad=args.skip_bad,
+                            n_folds=args.folds, seed=args.seed, progress=True)
+    console = _console()
+    if result.quarantine_path is not None:
+        console.print(f"[yellow]{result.n_quarantined} bad take(s) quarantined, listed in "
+                      f"{result.quarantine_path}[/]")
+    console.print(f"{result.n_takes} takes, {result.n_folds} player-wise folds\n"
+                  f"manifest: {result.manifest_path}\nsplits:   {result.splits_path}")
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from profy._demo import run_demo
+
+    run_demo(args.out, size=args.size, seed=args.seed, console=_console())
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(
+        prog="profy", description="Profy: train, evaluate and release the pro/amateur classifier.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("synth", help="write a synthetic corpus in the real Profy layout")
+    p.add_argument("--size", default="small", help="tiny | small | full (default: small)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, type=Path, help="corpus folder to write")
+    p.set_defaults(func=_cmd_synth)
+
+    data = sub.add_parser("data", help="read and check a corpus")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
+    p = data_sub.add_parser("inspect", help="counts and every problem found (exit 1 if any)")
+    p.add_argument("root", type=Path, help="corpus root (holds playdata/ and labels.csv)")
+    p.add_argument("--labels", type=Path, default=None, help="labels file (default: ROOT/labels.csv)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=_cmd_inspect)
+    p = data_sub.add_parser("prepare", help="write manifest.parquet and splits.parquet")
+    p.add_argument("root", type=Path)
+    p.add_argument("--out", required=True, type=Path, help="folder for manifest and splits")
+    p.add_argument("--labels", type=Path, default=None)
+    p.add_argument("--skip-bad", action="store_true",
+                   help="quarantine bad or missing takes into a report and go on")
+    p.add_argument("--folds", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser("demo", help="the main job end to end on the embedded synthetic corpus")
+    p.add_argument("--out", type=Path, default=Path("demo"), help="output folder (default: demo)")
+    p.add_argument("--size", default="small")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``profy`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ProfyError as exc:
+        print(f"profy: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("profy: interrupted; completed outputs are intact, partial ones were discarded",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
