@@ -40,7 +40,8 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
         for col in ("column", "type", "nullable", "range"):
             table.add_column(col)
         for col, info in spec["columns"].items():
-            table.add_row(col, info["type"], str(info["nullable"]), str(spec["ranges"].get(col, "")))
+            table.add_row(col, info["type"], str(info["nullable"]),
+                          str(spec["ranges"].get(col, "")))
         console.print(table)
     return 0
 

@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
     p = data_sub.add_parser("inspect", help="counts and every problem found (exit 1 if any)")
     p.add_argument("root", type=Path, help="corpus root (holds playdata/ and labels.csv)")
-    p.add_argument("--labels", type=Path, default=None, help="labels file (default: ROOT/labels.csv)")
+    p.add_argument("--labels", type=Path, default=None,
+                   help="labels file (default: ROOT/labels.csv)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_cmd_inspect)
     p = data_sub.add_parser("prepare", help="write manifest.parquet and splits.parquet")

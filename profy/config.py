@@ -34,18 +34,20 @@ class FeatureConfig:
     short and long takes (the original's "1000 frames over the clip" stretched them).
     """
 
-    sample_rate: int = 16_000  # 44.1 kHz -> 16 kHz: partials above 8 kHz carry little, ~3x cheaper
-    n_fft: int = 1024  # 15.6 Hz bins: narrower than the narrowest of 128 Slaney mel filters
-    #                    (~23 Hz below 1 kHz), so no filter is empty (torchaudio warns if one is)
+    # 44.1 kHz -> 16 kHz: partials above 8 kHz carry little, and it is ~3x cheaper.
+    sample_rate: int = 16_000
+    # 15.6 Hz bins: narrower than the narrowest of 128 Slaney mel filters (~23 Hz below
+    # 1 kHz), so no filter is empty (torchaudio warns when one is).
+    n_fft: int = 1024
     hop_length: int = 320  # 20 ms -> 50 frames/s; the ~1 kHz sensor averages 20 rows per frame
     n_mels: int = 128  # all 128 channels reach the model (the plan's Phase 1 fix)
     f_min: float = 0.0
     f_max: float = 8_000.0  # Nyquist of 16 kHz
     mel_scale: str = "slaney"  # linear below 1 kHz: low filters stay wide enough for n_fft=1024
-    frames: int = 560  # 11.2 s at 50 frames/s: the longest take (~11 s) fits, shorter ones are masked
-    silence_db: float = -45.0  # a frame is valid when its energy is within 45 dB of the clip's peak frame
+    frames: int = 560  # 11.2 s at 50 frames/s: the longest take (~11 s) fits; shorter are masked
+    silence_db: float = -45.0  # valid frame: energy within 45 dB of the clip's loudest frame
     top_db: float = 80.0  # log-mel floor relative to the clip's peak, as librosa's power_to_db
-    normalization: str = "global"  # "global": train-fold stats artifact; "per_sample": legacy z-score
+    normalization: str = "global"  # "global": train-fold stats artifact; "per_sample": legacy
     sensor_rate_hz: float = 1000.0  # nominal hackkey rate
     sensor_rate_tolerance: float = 0.1  # a take whose measured rate is off by >10% is an error
     spec_augment_time_mask: int = 0  # max width (frames) of SpecAugment time masks; 0 = off

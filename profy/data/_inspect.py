@@ -53,7 +53,8 @@ class CorpusReport:
 
 def _counts(column: Any) -> dict[str, int]:
     values = pc.value_counts(column).to_pylist()
-    return {str(v["values"]): int(v["counts"]) for v in sorted(values, key=lambda v: str(v["values"]))}
+    ordered = sorted(values, key=lambda v: str(v["values"]))
+    return {str(v["values"]): int(v["counts"]) for v in ordered}
 
 
 def _summary(column: Any) -> dict[str, float]:

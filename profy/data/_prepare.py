@@ -26,7 +26,7 @@ class PreparedCorpus:
 def prepare_corpus(root: str | Path, out_dir: str | Path, *, labels_path: str | Path | None = None,
                    skip_bad: bool = False, n_folds: int = 3, seed: int = 0,
                    progress: bool = False) -> PreparedCorpus:
-    """Build the manifest, draw player-wise folds, write ``manifest.parquet`` and ``splits.parquet``.
+    """Build the manifest, draw player-wise folds, write ``manifest.parquet``/``splits.parquet``.
 
     Raises:
         DataError: a bad take when ``skip_bad`` is false (nothing is written then).
