@@ -19,7 +19,7 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
     from profy import schemas
 
     contract = {}
-    for name in ("MANIFEST_SCHEMA", "SPLITS_SCHEMA"):
+    for name in ("MANIFEST_SCHEMA", "SPLITS_SCHEMA", "AUDIO_STATS_SCHEMA", "FEATURE_INDEX_SCHEMA"):
         schema = getattr(schemas, name)
         artifact = schema.metadata[b"profy_artifact"].decode()
         contract[artifact] = {

@@ -22,7 +22,7 @@ def run_demo(out: str | Path, *, size: str = "small", seed: int = 0,
 
     from profy.data import inspect_corpus, prepare_corpus, render_report, synthesize_corpus
 
-    console = console or Console(highlight=False)
+    console = console or Console(highlight=False, soft_wrap=True)
     out = Path(out)
     corpus = out / "corpus"
     timings: dict[str, float] = {}

@@ -23,7 +23,7 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=True)  # paths must stay copy-pasteable
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -63,6 +63,29 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_features(args: argparse.Namespace) -> int:
+    from profy.config import FeatureConfig
+    from profy.data import build_manifest, write_manifest
+    from profy.features import compute_features
+
+    manifest = build_manifest(args.root, labels_path=args.labels, skip_bad=False, progress=True)
+    write_manifest(manifest, args.out / "manifest.parquet")
+    run = compute_features(args.root, manifest.table, args.out, cfg=FeatureConfig(),
+                           cache_dir=args.cache, workers=args.workers, progress=True)
+    _print_feature_run(run, _console())
+    return EXIT_OK
+
+
+def _print_feature_run(run, console) -> None:
+    console.print(
+        f"{run.n_takes} takes in {run.seconds:.1f} s: {run.takes_per_s:.1f} takes/s, "
+        f"{run.audio_s_per_s:.0f} s of audio per second "
+        f"(cache: {run.cache.hits} hits, {run.cache.misses} misses, "
+        f"{run.cache.rejected} rejected)\n"
+        f"audio stats:   {run.audio_stats_path}\nfeature index: {run.index_path}\n"
+        f"cache:         {run.cache_dir}")
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from profy._demo import run_demo
 
@@ -99,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser("features", help="features + audio_stats.parquet for a corpus (cached)")
+    p.add_argument("root", type=Path, help="corpus root")
+    p.add_argument("--out", required=True, type=Path, help="folder for stats, index, manifest")
+    p.add_argument("--cache", type=Path, default=None, help="feature cache (default: OUT/cache)")
+    p.add_argument("--workers", type=int, default=2, help="processes (default: 2)")
+    p.add_argument("--labels", type=Path, default=None)
+    p.set_defaults(func=_cmd_features)
 
     p = sub.add_parser("demo", help="the main job end to end on the embedded synthetic corpus")
     p.add_argument("--out", type=Path, default=Path("demo"), help="output folder (default: demo)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -18,9 +19,9 @@ from typing import Any, TypeVar
 
 from profy.errors import ConfigError
 
-__all__ = ["FeatureConfig", "config_hash", "from_dict", "to_dict"]
+__all__ = ["FeatureConfig", "ModelConfig", "config_hash", "from_dict", "to_dict"]
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     return value
 
 
-def from_dict(cls: type[T], data: dict[str, Any], *, where: str = "config") -> T:
+def from_dict(cls: type[_T], data: dict[str, Any], *, where: str = "config") -> _T:
     """Build config dataclass ``cls`` from ``data``; unknown keys and wrong types are errors.
 
     Raises:
@@ -150,3 +151,119 @@ def from_dict(cls: type[T], data: dict[str, Any], *, where: str = "config") -> T
         return cls(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes and switches of ``profy.models.UnifiedAttentionModel`` (one class, three modes).
+
+    The defaults are the small *demo* size (~44k parameters multimodal; nine models train
+    on two CPU cores in about two minutes). ``ModelConfig.preset("paper")`` gives the published size
+    (~4.2M parameters: hidden 256, BiLSTM head); it is plain field values, so a YAML
+    profile can say the same thing. Time strides must be powers of two so every stage
+    divides the (padded) frame count exactly and audio and sensor stay frame-aligned.
+    """
+
+    hidden: int = 32  # width of every stream; small so the demo trains 9 models in ~2 min on CPU
+    n_keys: int = 88  # sensor channels, one per piano key (A0..C8)
+    n_mels_in: int = 128  # log-mel channels the feature layer delivers (FeatureConfig.n_mels)
+    # Mel channels that reach the audio CNN: all 128 (Phase 1 fix). The legacy profile sets
+    # 64 to reproduce the pre-plan reshape bug that dropped the upper half of the mel axis.
+    audio_channels_used: int = 128
+    sensor_layers: int = 2  # residual dilated conv blocks after the sensor projection
+    sensor_kernel: int = 3  # odd, so blocks are centred and keep the length
+    # Conv2d channels of audio_cnn2d. Layers stride TIME only (the mel axis stays whole
+    # until the frequency attention collapses it); the first layer's 4x stride keeps the
+    # full-resolution 128 x T image out of the wide layers (most of the demo's step time).
+    cnn_channels: tuple[int, ...] = (8, 16)
+    cnn_time_strides: tuple[int, ...] = (4, 2)  # powers of two; product = audio time stride
+    freq_heads: int = 2  # attention heads that collapse the mel axis (each a softmax over mels)
+    use_tcn: bool = True  # Phase 3: dilated residual Conv1d blocks after the CNN (rhythm)
+    tcn_layers: int = 2  # dilations 1, 2, 4, ...: receptive field grows 2x per layer
+    tcn_kernel: int = 3  # odd, so the TCN is centred (non-causal: whole takes are classified)
+    fusion_stride: int = 4  # input frames per fused step: 4 x 20 ms = 80 ms, a 16th at 190 bpm
+    dropout: float = 0.1  # light: ~1k takes, but the demo trains for few epochs
+    gate_hidden: int = 32  # width of the fusion gate MLP
+    # Phase 2: the sensor share never drops below this (w_s = m + (1-m) * softmax_s), so a
+    # noisy audio branch can at most take 1 - m of the decision.
+    min_sensor_weight: float = 0.35
+    # Phase 2: per-example whole-modality dropout in training; 0 until audio is reliable.
+    modality_dropout_p: float = 0.0
+    # Silence-aware masks (Phase 1). False = the legacy zero-padding semantics: masks are
+    # ignored and every frame, padded or silent, is attended.
+    use_masks: bool = True
+    head: str = "linear"  # "linear": attention pool + Linear; "bilstm": BiLSTM first (paper)
+    head_layers: int = 1  # BiLSTM layers when head == "bilstm"
+    quality_dim: int = 5  # QUALITY_FIELDS: snr_db, nonsilent_ratio, flatness, loudness, clipping
+    # Gate temperature tau = clip(1 + (snr_ref - snr_db) / snr_scale, 1, max): audio at or
+    # above snr_ref dB is trusted as the gate learned (tau = 1); below it every snr_scale dB
+    # adds 1 to tau, flattening the gate so the audio share tends to (1 - m) / 2.
+    temperature_snr_ref: float = 25.0
+    temperature_snr_scale: float = 10.0
+    temperature_max: float = 5.0  # cap: even silence-level SNR keeps a usable gradient
+
+    def __post_init__(self) -> None:
+        positive = {"hidden": self.hidden, "n_keys": self.n_keys, "n_mels_in": self.n_mels_in,
+                    "audio_channels_used": self.audio_channels_used,
+                    "freq_heads": self.freq_heads, "gate_hidden": self.gate_hidden,
+                    "head_layers": self.head_layers, "quality_dim": self.quality_dim}
+        for name, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"model.{name} must be >= 1, got {value}")
+        if self.sensor_layers < 0 or self.tcn_layers < 0:
+            raise ConfigError(
+                f"model.sensor_layers/tcn_layers must be >= 0, got "
+                f"{self.sensor_layers}/{self.tcn_layers}")
+        if not self.cnn_channels or any(c < 1 for c in self.cnn_channels):
+            raise ConfigError(f"model.cnn_channels must be positive ints, got {self.cnn_channels}")
+        if len(self.cnn_time_strides) != len(self.cnn_channels) or any(
+                s < 1 or s & (s - 1) for s in self.cnn_time_strides):
+            raise ConfigError(
+                f"model.cnn_time_strides must be powers of two, one per cnn_channels entry; "
+                f"got {self.cnn_time_strides} for {self.cnn_channels}")
+        for name, k in (("sensor_kernel", self.sensor_kernel), ("tcn_kernel", self.tcn_kernel)):
+            if k < 1 or k % 2 == 0:
+                raise ConfigError(f"model.{name} must be odd and >= 1, got {k}")
+        if self.fusion_stride < 1 or self.fusion_stride & (self.fusion_stride - 1):
+            raise ConfigError(
+                f"model.fusion_stride must be a power of two, got {self.fusion_stride}")
+        if self.audio_channels_used > self.n_mels_in:
+            raise ConfigError(
+                f"model.audio_channels_used ({self.audio_channels_used}) exceeds n_mels_in "
+                f"({self.n_mels_in})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.min_sensor_weight <= 1.0:
+            raise ConfigError(
+                f"model.min_sensor_weight must be in [0, 1], got {self.min_sensor_weight}")
+        if not 0.0 <= self.modality_dropout_p <= 1.0:
+            raise ConfigError(
+                f"model.modality_dropout_p must be in [0, 1], got {self.modality_dropout_p}")
+        if self.head not in ("linear", "bilstm"):
+            raise ConfigError(f"model.head must be 'linear' or 'bilstm', got {self.head!r}")
+        if self.temperature_snr_scale <= 0 or self.temperature_max < 1.0:
+            raise ConfigError(
+                f"model.temperature_snr_scale must be > 0 and temperature_max >= 1, got "
+                f"{self.temperature_snr_scale}/{self.temperature_max}")
+
+    @property
+    def audio_time_stride(self) -> int:
+        """Input frames per audio_cnn2d output step (product of ``cnn_time_strides``)."""
+        return math.prod(self.cnn_time_strides)
+
+    @classmethod
+    def preset(cls, name: str) -> ModelConfig:
+        """Named sizes: ``"demo"`` (the defaults) or ``"paper"`` (~4.2M parameters multimodal).
+
+        Raises:
+            ConfigError: for an unknown preset name.
+        """
+        presets: dict[str, dict[str, Any]] = {
+            "demo": {},
+            "paper": {"hidden": 256, "sensor_layers": 1, "cnn_channels": (32, 64, 64),
+                      "cnn_time_strides": (2, 2, 2), "freq_heads": 4, "tcn_layers": 2,
+                      "gate_hidden": 128, "head": "bilstm", "head_layers": 2, "dropout": 0.2},
+        }
+        if name not in presets:
+            raise ConfigError(f"unknown model preset {name!r}; valid: {', '.join(presets)}")
+        return from_dict(cls, presets[name], where=f"model preset {name!r}")

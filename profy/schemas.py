@@ -18,11 +18,14 @@ from __future__ import annotations
 import pyarrow as pa
 
 __all__ = [
+    "AUDIO_STATS_SCHEMA",
+    "FEATURE_INDEX_SCHEMA",
     "LABELS",
     "LABEL_COLUMNS",
     "MANIFEST_SCHEMA",
     "PIECE_KINDS",
     "PIECES",
+    "QUALITY_FIELDS",
     "RANGES",
     "ROLES",
     "SCHEMA_VERSION",
@@ -81,6 +84,33 @@ SPLITS_SCHEMA = pa.schema([
     pa.field("role", pa.string(), nullable=False),         # train | val | test
 ], metadata={"profy_artifact": "splits", "schema_version": SCHEMA_VERSION})
 
+QUALITY_FIELDS = ("snr_db", "nonsilent_ratio", "spectral_flatness", "loudness_db",
+                  "clipping_ratio")  # the audio-quality vector, in this order everywhere
+
+AUDIO_STATS_SCHEMA = pa.schema([
+    pa.field("sample_id", pa.string(), nullable=False),
+    pa.field("frames", pa.int32(), nullable=False),           # T, the fixed model length
+    pa.field("audio_frames", pa.int32(), nullable=False),     # frames holding real audio
+    pa.field("nonzero_frames", pa.int32(), nullable=False),   # log-mel frames not all zero
+    pa.field("valid_frames", pa.int32(), nullable=False),     # non-silent frames (the mask)
+    pa.field("sensor_frames", pa.int32(), nullable=False),    # frames holding sensor rows
+    pa.field("snr_db", pa.float64(), nullable=False),         # SNR proxy: active vs silent
+    pa.field("nonsilent_ratio", pa.float64(), nullable=False),
+    pa.field("spectral_flatness", pa.float64(), nullable=False),
+    pa.field("loudness_db", pa.float64(), nullable=False),    # RMS dBFS of the active part
+    pa.field("clipping_ratio", pa.float64(), nullable=False),
+    pa.field("peak", pa.float64(), nullable=False),           # max |sample|, original scale
+    pa.field("duration_s", pa.float64(), nullable=False),
+    pa.field("finite", pa.bool_(), nullable=False),           # every feature value finite
+], metadata={"profy_artifact": "audio_stats", "schema_version": SCHEMA_VERSION})
+
+FEATURE_INDEX_SCHEMA = pa.schema([
+    pa.field("sample_id", pa.string(), nullable=False),
+    pa.field("cache_key", pa.string(), nullable=False),       # entry in the feature cache
+    pa.field("audio_sha256", pa.string(), nullable=False),
+    pa.field("sensor_sha256", pa.string(), nullable=False),
+], metadata={"profy_artifact": "feature_index", "schema_version": SCHEMA_VERSION})
+
 # Value constraints the audits enforce, per artifact and column.
 RANGES: dict[str, dict[str, object]] = {
     "manifest": {
@@ -89,4 +119,7 @@ RANGES: dict[str, dict[str, object]] = {
         "sensor_rows": (1, None), "sensor_rate_hz": (0.0, None),
     },
     "splits": {"label": LABELS, "role": ROLES, "fold": (0, None)},
+    "audio_stats": {"nonzero_frames": (120, None), "valid_frames": (0, None),
+                    "nonsilent_ratio": (0.0, 1.0), "clipping_ratio": (0.0, 1.0),
+                    "peak": (0.0, None), "finite": (True,)},
 }

@@ -1,0 +1,252 @@
+"""The manifest: one checked row per labelled take, and the takes that failed checks.
+
+``build_manifest`` reads ``labels.csv``, then opens every labelled take's audio
+header and sensor CSV, so that a broken file is found once, up front, rather than
+in the middle of training. Bad takes either stop the build (the default, with every
+problem listed) or, with ``skip_bad``, are quarantined and reported.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from profy._io import atomic_write_json, write_parquet_atomic
+from profy.data._labels import TakeLabels, read_labels
+from profy.data._paths import audio_path, relative_to_root, sensor_path, take_dir
+from profy.data._readers import audio_info, read_sensor
+from profy.errors import (
+    DataError,
+    MalformedFileError,
+    MissingInputError,
+    UnsafePathError,
+)
+from profy.schemas import MANIFEST_SCHEMA
+
+__all__ = ["Manifest", "Problem", "build_manifest", "write_manifest", "write_quarantine"]
+
+_SHOW = 5  # bad takes spelled out in an error message
+# When one build finds several kinds of problem, the most serious names the error.
+_SEVERITY: tuple[type[DataError], ...] = (UnsafePathError, MalformedFileError, MissingInputError)
+_PHRASE = {
+    UnsafePathError: "have a path escaping the data root",
+    MalformedFileError: "have a malformed file",
+    MissingInputError: "are missing on disk",
+}
+_SHORT = {UnsafePathError: "unsafe", MalformedFileError: "malformed", MissingInputError: "missing"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad take.
+
+    Attributes:
+        sample_id: the take id (``playdata_id``).
+        path: the file or folder at fault, relative to the corpus root (POSIX).
+        problem: what is wrong with it, one line.
+    """
+
+    sample_id: str
+    path: str
+    problem: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A checked corpus.
+
+    Attributes:
+        table: one row per good take, ``MANIFEST_SCHEMA``, sorted by ``sample_id``;
+            ``audio_path``/``sensor_path`` are relative to ``root``.
+        root: the corpus root (absolute, symlinks kept).
+        labels: the deduplicated labels the takes came from.
+        quarantined: the bad takes left out (empty unless ``skip_bad``).
+        n_unlabelled_on_disk: take folders under ``playdata/`` with no tagged label
+            row (ignored, but counted so a user can see them).
+    """
+
+    table: pa.Table
+    root: Path
+    labels: TakeLabels
+    quarantined: tuple[Problem, ...] = ()
+    n_unlabelled_on_disk: int = 0
+
+
+# One checked take: its manifest fields, or the problem and the error class behind it.
+_Checked = tuple[dict[str, Any] | None, Problem | None, type[DataError] | None]
+
+
+def _check_take(root: Path, sample_id: str) -> _Checked:
+    """Open one take's audio header and sensor CSV; never raises a ``DataError``."""
+    try:
+        folder = take_dir(root, sample_id)
+    except UnsafePathError as exc:
+        return None, Problem(sample_id, relative_to_root(root, exc.path), exc.problem), type(exc)
+    if not folder.is_dir():
+        if folder.exists():
+            return None, Problem(sample_id, relative_to_root(root, folder),
+                                 "take path is not a folder"), MalformedFileError
+        return None, Problem(sample_id, relative_to_root(root, folder),
+                             "take folder does not exist"), MissingInputError
+    found: dict[str, Any] = {}
+    errors: list[DataError] = []
+    steps: tuple[tuple[str, Callable[..., Path], Callable[..., Any]], ...] = (
+        ("audio", audio_path, audio_info), ("sensor", sensor_path, read_sensor))
+    for name, locate, read in steps:
+        try:
+            path = locate(root, sample_id)
+            found[name] = (path, read(path))
+        except DataError as exc:
+            errors.append(exc)
+    if errors:
+        kind = next(k for k in _SEVERITY if any(isinstance(e, k) for e in errors))
+        if len(errors) == 1:
+            return None, Problem(sample_id, relative_to_root(root, errors[0].path),
+                                 errors[0].problem), kind
+        # Both files bad: blame the take folder and spell out each file's problem.
+        both = "; ".join(f"{relative_to_root(folder, e.path)}: {e.problem}" for e in errors)
+        return None, Problem(sample_id, relative_to_root(root, folder), both), kind
+    (a_path, info), (s_path, sensor) = found["audio"], found["sensor"]
+    row = {
+        "audio_path": relative_to_root(root, a_path),
+        "sensor_path": relative_to_root(root, s_path),
+        "duration_s": info.duration_s, "sample_rate": info.sample_rate,
+        "channels": info.channels, "sensor_rows": int(sensor.times.shape[0]),
+        "sensor_rate_hz": sensor.rate_hz,
+    }
+    return row, None, None
+
+
+def _count_unlabelled(playdata: Path, labelled: set[str]) -> int:
+    with os.scandir(playdata) as entries:
+        return sum(1 for e in entries if e.is_dir() and e.name not in labelled)
+
+
+def _check_all(root: Path, ids: Sequence[str], workers: int, progress: bool) -> list[_Checked]:
+    """Check every take, in ``ids`` order, on ``workers`` threads."""
+    def run(tick: Callable[[], None]) -> list[_Checked]:
+        def one(sample_id: str) -> _Checked:
+            result = _check_take(root, sample_id)
+            tick()
+            return result
+
+        if workers <= 1:
+            return [one(s) for s in ids]
+        # Threads suffice: pyarrow's CSV parser and libsndfile release the GIL.
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(one, ids))
+
+    if not progress:
+        return run(lambda: None)
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("checking takes", total=len(ids))
+        return run(lambda: bar.advance(task))
+
+
+def _failure(problems: list[tuple[Problem, type[DataError]]], root: Path,
+             labels_name: str) -> DataError:
+    """One error for all bad takes: the most serious class, every kind counted."""
+    kind = next(k for k in _SEVERITY if any(k is c for _, c in problems))
+    hint = "(skip_bad=True / --skip-bad quarantines bad takes and goes on)"
+    if len(problems) == 1:
+        (p, _), = problems
+        return kind(root / p.path, f"{p.problem} [take {p.sample_id} listed in {labels_name}; "
+                                   f"{hint[1:-1]}]")
+    by_kind = {k: sum(1 for _, c in problems if c is k) for k in _SEVERITY}
+    kinds = [f"{n} {_SHORT[k]}" for k, n in by_kind.items() if n]
+    head = (f"{len(problems)} takes listed in {labels_name} {_PHRASE[kind]}"
+            if len(kinds) == 1 else
+            f"{len(problems)} takes listed in {labels_name} are bad ({', '.join(kinds)})")
+    items = []
+    for p, _ in problems[:_SHOW]:
+        short = p.path.removeprefix(f"playdata/{p.sample_id}/")
+        items.append(f"{p.sample_id} ({short}: {p.problem})")
+    more = f", ... and {len(problems) - _SHOW} more" if len(problems) > _SHOW else ""
+    return kind(root, f"{head}: {', '.join(items)}{more} {hint}")
+
+
+def build_manifest(root: str | Path, *, labels_path: str | Path | None = None,
+                   skip_bad: bool = False, progress: bool = False, workers: int = 1) -> Manifest:
+    """Check every labelled take of a corpus and tabulate the good ones.
+
+    Args:
+        root: corpus root holding ``playdata/`` (and ``labels.csv`` by default).
+        labels_path: the labels file; default ``<root>/labels.csv``.
+        skip_bad: quarantine bad takes (``Manifest.quarantined``) instead of raising.
+        progress: show a rich progress bar on stderr.
+        workers: threads reading takes in parallel (1 = sequential).
+
+    Returns:
+        ``Manifest`` whose table has one ``MANIFEST_SCHEMA`` row per good take.
+
+    Raises:
+        MissingInputError: no root, no ``playdata/``, no labels file, or (without
+            ``skip_bad``) takes missing on disk.
+        LabelsError: the labels file is malformed or inconsistent.
+        UnsafePathError, MalformedFileError: (without ``skip_bad``) a take's id or
+            path escapes the root, or one of its files is broken. Every bad take is
+            counted in the message, the first few by id and problem.
+    """
+    root = Path(root).absolute()
+    if not root.is_dir():
+        raise MissingInputError(root, "corpus root does not exist or is not a folder")
+    playdata = root / "playdata"
+    if not playdata.is_dir():
+        raise MissingInputError(playdata, "no playdata/ folder: not a Profy corpus root")
+    labels = read_labels(root / "labels.csv" if labels_path is None else labels_path)
+    takes = labels.takes
+    ids = list(takes["sample_id"])
+    checked = _check_all(root, ids, max(1, int(workers)), progress)
+
+    rows: list[dict[str, Any]] = []
+    problems: list[tuple[Problem, type[DataError]]] = []
+    for record, (row, problem, kind) in zip(takes.to_dict("records"), checked, strict=True):
+        if problem is not None and kind is not None:
+            problems.append((problem, kind))
+        elif row is not None:
+            rows.append({**record, **row})
+    if problems and not skip_bad:
+        raise _failure(problems, root, labels.path.name)
+
+    columns = {f.name: [r[f.name] for r in rows] for f in MANIFEST_SCHEMA}
+    table = pa.table(columns, schema=MANIFEST_SCHEMA)  # rows follow takes: sorted by id
+    return Manifest(table=table, root=root, labels=labels,
+                    quarantined=tuple(p for p, _ in problems),
+                    n_unlabelled_on_disk=_count_unlabelled(playdata, set(ids)))
+
+
+def write_manifest(manifest: Manifest, path: str | Path) -> Path:
+    """Write ``manifest.table`` to Parquet atomically, with provenance in its metadata.
+
+    The schema metadata gains ``root``, ``labels_path`` (absolute) and
+    ``n_quarantined`` next to ``MANIFEST_SCHEMA``'s own keys.
+
+    Returns:
+        ``path``.
+    """
+    meta = dict(manifest.table.schema.metadata or {})
+    meta.update({
+        b"root": str(manifest.root).encode(),
+        b"labels_path": str(Path(manifest.labels.path).absolute()).encode(),
+        b"n_quarantined": str(len(manifest.quarantined)).encode(),
+    })
+    return write_parquet_atomic(manifest.table.replace_schema_metadata(meta), path)
+
+
+def write_quarantine(problems: Iterable[Problem], path: str | Path) -> Path:
+    """Write the quarantined takes as JSON: ``{"count": n, "takes": [{sample_id, path, problem}]}``.
+
+    Returns:
+        ``path``.
+    """
+    items = [asdict(p) for p in problems]
+    return atomic_write_json(path, {"count": len(items), "takes": items})

@@ -1,0 +1,129 @@
+"""Content-addressed feature cache: a rerun reuses features only when provably the same.
+
+An entry's key is ``sha256(audio file sha256, sensor file sha256, feature-config hash)``:
+change a byte of either input or any feature knob and the key changes, so a stale
+entry is never looked up. Entries are safetensors files (no code runs on load) whose
+metadata holds the key, the inputs' hashes and a sha256 of the tensor bytes; a read
+verifies all three, so a truncated, corrupted or tampered entry is detected, reported
+as a miss and recomputed. Writes go to a temporary file and are renamed into place,
+so two processes filling one cache never see or leave half an entry (the same key
+always has the same content, so the last rename winning is harmless).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from profy._io import atomic_path
+
+__all__ = ["CacheStats", "FeatureCache", "cache_key", "file_sha256"]
+
+_FORMAT_VERSION = "1"  # bump when the entry layout changes: old entries then miss
+
+
+def file_sha256(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk_size):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_key(audio_sha256: str, sensor_sha256: str, feature_config_hash: str) -> str:
+    """Key of one take's features: the inputs' content plus the feature config."""
+    joined = "\n".join((_FORMAT_VERSION, audio_sha256, sensor_sha256, feature_config_hash))
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def _payload_sha256(arrays: dict[str, np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        arr = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
+        digest.update(arr.tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class CacheStats:
+    """Counters for one pass over a corpus."""
+
+    hits: int = 0
+    misses: int = 0
+    rejected: int = 0  # entries present but corrupt, truncated or not matching their key
+
+    def merge(self, other: CacheStats) -> None:
+        """Add another pass's counters (e.g. from a worker process)."""
+        self.hits += other.hits
+        self.misses += other.misses
+        self.rejected += other.rejected
+
+
+class FeatureCache:
+    """A folder of safetensors entries named by :func:`cache_key`.
+
+    Args:
+        root: cache folder (created on first write). Entries live in
+            ``root/<key[:2]>/<key>.safetensors`` to keep folders small.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.stats = CacheStats()
+
+    def path_for(self, key: str) -> Path:
+        """Where the entry for ``key`` lives."""
+        return self.root / key[:2] / f"{key}.safetensors"
+
+    def get(self, key: str, *, meta: dict[str, str] | None = None
+            ) -> dict[str, np.ndarray] | None:
+        """Return the verified arrays for ``key``, or ``None`` (a miss or a rejected entry).
+
+        Args:
+            key: the entry's key.
+            meta: metadata the entry must carry (e.g. input hashes); any mismatch rejects it.
+        """
+        from safetensors import safe_open
+
+        path = self.path_for(key)
+        if not path.is_file():
+            self.stats.misses += 1
+            return None
+        try:
+            with safe_open(str(path), framework="numpy") as handle:
+                stored = handle.metadata() or {}
+                arrays = {name: handle.get_tensor(name) for name in handle.keys()}
+        except Exception:  # truncated or garbage file: safetensors raises several types
+            self.stats.rejected += 1
+            return None
+        expected = {"key": key, "format": _FORMAT_VERSION, **(meta or {})}
+        if any(stored.get(k) != v for k, v in expected.items()) \
+                or stored.get("payload_sha256") != _payload_sha256(arrays):
+            self.stats.rejected += 1
+            return None
+        self.stats.hits += 1
+        return arrays
+
+    def put(self, key: str, arrays: dict[str, np.ndarray], *,
+            meta: dict[str, str] | None = None) -> Path:
+        """Store ``arrays`` under ``key`` atomically, with a checksum of their bytes."""
+        from safetensors.numpy import save
+
+        arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+        metadata = {"key": key, "format": _FORMAT_VERSION, **(meta or {}),
+                    "payload_sha256": _payload_sha256(arrays)}
+        path = self.path_for(key)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(save(arrays, metadata=metadata))
+        return path
+
+    def describe(self) -> str:
+        """One line for logs: hits, misses and rejected entries."""
+        return json.dumps({"hits": self.stats.hits, "misses": self.stats.misses,
+                           "rejected": self.stats.rejected})

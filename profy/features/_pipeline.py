@@ -1,0 +1,212 @@
+"""``profy features``: features for every take of a corpus, cached, with a stats table.
+
+Per take: hash both input files, look the features up in the content-addressed cache
+(:mod:`profy.features._cache`), compute and store them on a miss, and emit one row of
+``audio_stats.parquet``. Takes run in worker processes (``spawn``: torch and ``fork``
+do not mix) with one torch thread each, so ``--workers 2`` uses both cores.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from profy._io import write_parquet_atomic
+from profy.config import FeatureConfig, config_hash, from_dict, to_dict
+from profy.features._cache import CacheStats, FeatureCache, cache_key, file_sha256
+from profy.schemas import AUDIO_STATS_SCHEMA, FEATURE_INDEX_SCHEMA, QUALITY_FIELDS
+
+__all__ = ["FeatureRun", "compute_features", "load_take_features"]
+
+# What an entry stores; scalars ride along as a small float64 vector.
+_SCALARS = ("audio_frames", "sensor_frames", "nonzero_frames", "peak", "duration_s", "finite")
+
+_WORKER_STATE: dict[str, Any] = {}  # per-process extractor, built once per worker
+
+
+@dataclass(frozen=True)
+class FeatureRun:
+    """What ``compute_features`` did and where it wrote."""
+
+    out_dir: Path
+    audio_stats_path: Path
+    index_path: Path
+    cache_dir: Path
+    n_takes: int
+    seconds: float
+    audio_seconds: float
+    cache: CacheStats
+    feature_config_hash: str
+
+    @property
+    def takes_per_s(self) -> float:
+        """Throughput in takes per wall-clock second."""
+        return self.n_takes / max(self.seconds, 1e-9)
+
+    @property
+    def audio_s_per_s(self) -> float:
+        """Seconds of audio processed per wall-clock second."""
+        return self.audio_seconds / max(self.seconds, 1e-9)
+
+
+def _extractor(cfg_dict: dict[str, Any]) -> Any:
+    from profy.features._extract import FeatureExtractor
+
+    key = config_hash(cfg_dict)
+    if _WORKER_STATE.get("key") != key:
+        _WORKER_STATE.update(key=key, extractor=FeatureExtractor(from_dict(FeatureConfig,
+                                                                           cfg_dict)))
+    return _WORKER_STATE["extractor"]
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one process per core beats two threads per take here
+
+
+def _take_job(job: tuple[str, str, str, str, dict[str, Any], str]) -> tuple[dict, dict, CacheStats]:
+    """Features for one take: from the cache when verified, else computed and stored."""
+    from profy.data._paths import check_inside
+    from profy.data._readers import read_audio, read_sensor
+
+    root, sample_id, audio_rel, sensor_rel, cfg_dict, cache_dir = job
+    root_path = Path(root)
+    audio_file = check_inside(root_path, root_path / audio_rel)
+    sensor_file = check_inside(root_path, root_path / sensor_rel)
+    cfg_hash = config_hash(cfg_dict)
+    audio_sha, sensor_sha = file_sha256(audio_file), file_sha256(sensor_file)
+    key = cache_key(audio_sha, sensor_sha, cfg_hash)
+    meta = {"audio_sha256": audio_sha, "sensor_sha256": sensor_sha,
+            "feature_config_hash": cfg_hash, "sample_id": sample_id}
+    cache = FeatureCache(cache_dir)
+    arrays = cache.get(key, meta=meta)
+    if arrays is None:
+        audio = read_audio(audio_file)
+        sensor = read_sensor(sensor_file)
+        feats = _extractor(cfg_dict)(audio.samples, audio.sample_rate, sensor.times, sensor.keys,
+                                     source=str(audio_file.parent.parent.parent))
+        scalars = [feats.audio_frames_real, feats.sensor_frames_real, feats.nonzero_frames,
+                   feats.peak, audio.duration_s, float(feats.finite)]
+        arrays = {"logmel": feats.logmel, "audio_mask": feats.audio_mask,
+                  "sensor": feats.sensor, "sensor_mask": feats.sensor_mask,
+                  "quality": feats.quality, "scalars": np.asarray(scalars, dtype=np.float64)}
+        cache.put(key, arrays, meta=meta)
+    scal = dict(zip(_SCALARS, arrays["scalars"].tolist(), strict=True))
+    row = {"sample_id": sample_id, "frames": int(arrays["audio_mask"].shape[0]),
+           "audio_frames": int(scal["audio_frames"]), "nonzero_frames": int(scal["nonzero_frames"]),
+           "valid_frames": int(arrays["audio_mask"].sum()),
+           "sensor_frames": int(scal["sensor_frames"]),
+           **{name: float(v) for name, v in zip(QUALITY_FIELDS, arrays["quality"].tolist(),
+                                                strict=True)},
+           "peak": float(scal["peak"]), "duration_s": float(scal["duration_s"]),
+           "finite": bool(scal["finite"])}
+    index = {"sample_id": sample_id, "cache_key": key, "audio_sha256": audio_sha,
+             "sensor_sha256": sensor_sha}
+    return row, index, cache.stats
+
+
+def _run_jobs(jobs: list[tuple], workers: int, progress: bool) -> Iterable[tuple]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not progress, transient=False) as bar:
+        task = bar.add_task("features", total=len(jobs))
+        if workers <= 1:
+            for job in jobs:
+                yield _take_job(job)
+                bar.advance(task)
+            return
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                 initializer=_init_worker) as pool:
+            chunk = max(1, len(jobs) // (workers * 8))
+            for result in pool.map(_take_job, jobs, chunksize=chunk):
+                yield result
+                bar.advance(task)
+
+
+def compute_features(root: str | Path, manifest: pa.Table, out_dir: str | Path, *,
+                     cfg: FeatureConfig | None = None, cache_dir: str | Path | None = None,
+                     workers: int = 1, progress: bool = False) -> FeatureRun:
+    """Compute (or reuse) features for every take in ``manifest``.
+
+    Args:
+        root: corpus root the manifest's relative paths resolve against.
+        manifest: the manifest table (``profy.schemas.MANIFEST_SCHEMA``).
+        out_dir: where ``audio_stats.parquet`` and ``feature_index.parquet`` go.
+        cfg: feature config. (Default: ``FeatureConfig()``)
+        cache_dir: feature cache folder. (Default: ``out_dir/cache``)
+        workers: processes; 1 runs in this process. (Default: ``1``)
+
+    Raises:
+        DataError: an input file is unreadable; FeatureError: a take's features cannot be
+            computed (e.g. a sensor rate out of tolerance). Nothing is written then.
+    """
+    cfg = cfg or FeatureConfig()
+    out_dir = Path(out_dir)
+    cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / "cache"
+    cfg_dict = to_dict(cfg)
+    rows = manifest.select(["sample_id", "audio_path", "sensor_path", "duration_s"]).to_pylist()
+    jobs = [(str(Path(root).resolve()), r["sample_id"], r["audio_path"], r["sensor_path"],
+             cfg_dict, str(cache_dir)) for r in rows]
+    workers = max(1, min(workers, os.cpu_count() or 1, len(jobs) or 1))
+    start = time.perf_counter()
+    stats_rows, index_rows, cache_stats = [], [], CacheStats()
+    for row, index, stats in _run_jobs(jobs, workers, progress):
+        stats_rows.append(row)
+        index_rows.append(index)
+        cache_stats.merge(stats)
+    seconds = time.perf_counter() - start
+    stats_table = pa.Table.from_pylist(stats_rows, schema=AUDIO_STATS_SCHEMA)
+    index_table = pa.Table.from_pylist(index_rows, schema=FEATURE_INDEX_SCHEMA.with_metadata({
+        **FEATURE_INDEX_SCHEMA.metadata, b"feature_config_hash": config_hash(cfg).encode(),
+        b"cache_dir": str(cache_dir.resolve()).encode()}))
+    stats_path = write_parquet_atomic(stats_table, out_dir / "audio_stats.parquet")
+    index_path = write_parquet_atomic(index_table, out_dir / "feature_index.parquet")
+    return FeatureRun(out_dir=out_dir.resolve(), audio_stats_path=stats_path.resolve(),
+                      index_path=index_path.resolve(), cache_dir=cache_dir.resolve(),
+                      n_takes=len(rows), seconds=seconds,
+                      audio_seconds=float(sum(r["duration_s"] for r in rows)),
+                      cache=cache_stats, feature_config_hash=config_hash(cfg))
+
+
+def load_take_features(index_path: str | Path, *, cache_dir: str | Path | None = None
+                       ) -> dict[str, dict[str, np.ndarray]]:
+    """Load every take's verified features listed in a ``feature_index.parquet``.
+
+    Raises:
+        FeatureError: an entry is missing or fails verification (rerun ``profy features``).
+    """
+    from profy.errors import FeatureError
+
+    table = pq.read_table(index_path)
+    meta = table.schema.metadata or {}
+    cache = FeatureCache(cache_dir or meta[b"cache_dir"].decode())
+    cfg_hash = meta.get(b"feature_config_hash", b"").decode()
+    out = {}
+    for r in table.to_pylist():
+        arrays = cache.get(r["cache_key"], meta={"audio_sha256": r["audio_sha256"],
+                                                 "sensor_sha256": r["sensor_sha256"],
+                                                 "feature_config_hash": cfg_hash})
+        if arrays is None:
+            raise FeatureError(f"{index_path}: cached features of take {r['sample_id']} are "
+                               f"missing or corrupt in {cache.root}; rerun `profy features`")
+        out[r["sample_id"]] = arrays
+    return out
