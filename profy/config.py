@@ -41,6 +41,9 @@ class FeatureConfig:
     # 1 kHz), so no filter is empty (torchaudio warns when one is).
     n_fft: int = 1024
     hop_length: int = 320  # 20 ms -> 50 frames/s; the ~1 kHz sensor averages 20 rows per frame
+    # The corpus's recording rate: another rate means a wrong or re-encoded file, so it is
+    # an error naming the file; 0 accepts any rate (it is resampled either way).
+    input_sample_rate: int = 44_100
     n_mels: int = 128  # all 128 channels reach the model (the plan's Phase 1 fix)
     f_min: float = 0.0
     f_max: float = 8_000.0  # Nyquist of 16 kHz

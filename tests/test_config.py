@@ -18,7 +18,8 @@ def test_round_trip_and_hash_stable():
     assert len(config_hash(cfg)) == 64
 
 
-CHANGES = {"sample_rate": 22_050, "n_fft": 2048, "hop_length": 160, "n_mels": 64, "f_min": 20.0,
+CHANGES = {"sample_rate": 22_050, "input_sample_rate": 48_000, "n_fft": 2048, "hop_length": 160,
+           "n_mels": 64, "f_min": 20.0,
            "f_max": 7000.0, "mel_scale": "htk", "frames": 500, "silence_db": -40.0, "top_db": 60.0,
            "normalization": "per_sample", "sensor_rate_hz": 500.0, "sensor_rate_tolerance": 0.2,
            "spec_augment_time_mask": 20, "spec_augment_n_masks": 1}

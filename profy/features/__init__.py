@@ -10,6 +10,7 @@ runs the extractor over a corpus through a content-addressed cache.
 from profy.features import functional, transforms
 from profy.features._cache import CacheStats, FeatureCache, cache_key, file_sha256
 from profy.features._extract import FeatureExtractor, TakeFeatures, extract_take
+from profy.features._fold_norm import fit_fold_norm_stats
 from profy.features._normalization import (
     NORM_STATS_VERSION,
     STD_FLOOR,
@@ -20,7 +21,12 @@ from profy.features._normalization import (
     check_config_hash,
     sample_ids_sha256,
 )
-from profy.features._pipeline import FeatureRun, compute_features, load_take_features
+from profy.features._pipeline import (
+    FeatureRun,
+    FeatureStore,
+    compute_features,
+    load_take_features,
+)
 from profy.features.functional import N_KEYS, AudioQuality, per_sample_zscore
 from profy.features.transforms import (
     GlobalNormalize,
@@ -41,6 +47,7 @@ __all__ = [
     "FeatureCache",
     "FeatureExtractor",
     "FeatureRun",
+    "FeatureStore",
     "GlobalNormalize",
     "LogMel",
     "NormFitter",
@@ -56,6 +63,7 @@ __all__ = [
     "compute_features",
     "extract_take",
     "file_sha256",
+    "fit_fold_norm_stats",
     "functional",
     "load_take_features",
     "per_sample_zscore",

@@ -25,7 +25,7 @@ from profy.config import FeatureConfig, config_hash, from_dict, to_dict
 from profy.features._cache import CacheStats, FeatureCache, cache_key, file_sha256
 from profy.schemas import AUDIO_STATS_SCHEMA, FEATURE_INDEX_SCHEMA, QUALITY_FIELDS
 
-__all__ = ["FeatureRun", "compute_features", "load_take_features"]
+__all__ = ["FeatureRun", "FeatureStore", "compute_features", "load_take_features"]
 
 # What an entry stores; scalars ride along as a small float64 vector.
 _SCALARS = ("audio_frames", "sensor_frames", "nonzero_frames", "peak", "duration_s", "finite")
@@ -91,6 +91,7 @@ def _take_job(job: tuple[str, str, str, str, dict[str, Any], str]) -> tuple[dict
     cache = FeatureCache(cache_dir)
     arrays = cache.get(key, meta=meta)
     if arrays is None:
+        _check_audio_format(audio_file, cfg_dict)
         audio = read_audio(audio_file)
         sensor = read_sensor(sensor_file)
         feats = _extractor(cfg_dict)(audio.samples, audio.sample_rate, sensor.times, sensor.keys,
@@ -115,6 +116,26 @@ def _take_job(job: tuple[str, str, str, str, dict[str, Any], str]) -> tuple[dict
     return row, index, cache.stats
 
 
+def _check_audio_format(path: Path, cfg_dict: dict[str, Any]) -> None:
+    """Refuse audio that decodes but cannot be a Profy recording (clear error, no guess)."""
+    from profy.data._readers import audio_info
+    from profy.errors import MalformedFileError
+
+    info = audio_info(path)
+    if info.subtype in ("PCM_U8", "PCM_S8"):
+        raise MalformedFileError(path, f"8-bit audio ({info.subtype}): too coarse for the "
+                                       "log-mel features; the corpus records 32-bit float")
+    expected = cfg_dict["input_sample_rate"]
+    if expected and info.sample_rate != expected:
+        raise MalformedFileError(path, f"sample rate {info.sample_rate} Hz, expected {expected} "
+                                       "Hz (features.input_sample_rate; 0 accepts any rate)")
+    min_frames = int(cfg_dict["n_fft"] * info.sample_rate / cfg_dict["sample_rate"])
+    if info.frames < min_frames:
+        raise MalformedFileError(path, f"too short to analyse: {info.frames} sample frame(s); "
+                                       f"need at least {min_frames} (one {cfg_dict['n_fft']}-point "
+                                       "window)")
+
+
 def _run_jobs(jobs: list[tuple], workers: int, progress: bool) -> Iterable[tuple]:
     from rich.progress import (
         BarColumn,
@@ -128,9 +149,16 @@ def _run_jobs(jobs: list[tuple], workers: int, progress: bool) -> Iterable[tuple
     with Progress(*columns, disable=not progress, transient=False) as bar:
         task = bar.add_task("features", total=len(jobs))
         if workers <= 1:
-            for job in jobs:
-                yield _take_job(job)
-                bar.advance(task)
+            import torch
+
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # as in the workers: same numbers whatever --workers is
+            try:
+                for job in jobs:
+                    yield _take_job(job)
+                    bar.advance(task)
+            finally:
+                torch.set_num_threads(threads)
             return
         import multiprocessing as mp
 
@@ -187,26 +215,63 @@ def compute_features(root: str | Path, manifest: pa.Table, out_dir: str | Path, 
                       cache=cache_stats, feature_config_hash=config_hash(cfg))
 
 
+class FeatureStore:
+    """Read-only view of a corpus's cached features through its ``feature_index.parquet``.
+
+    Entries are loaded one take at a time and verified on every read, so a fold's
+    statistics can be fitted by streaming over its training takes.
+
+    Args:
+        index_path: a ``feature_index.parquet`` written by :func:`compute_features`.
+        cache_dir: the cache folder. (Default: the one recorded in the index)
+    """
+
+    def __init__(self, index_path: str | Path, *, cache_dir: str | Path | None = None) -> None:
+        from profy.errors import MalformedFileError
+
+        self.index_path = Path(index_path)
+        try:
+            table = pq.read_table(self.index_path)
+        except (OSError, pa.ArrowException) as exc:
+            raise MalformedFileError(self.index_path, f"not a readable Parquet file ({exc})"
+                                     ) from None
+        meta = table.schema.metadata or {}
+        if b"feature_config_hash" not in meta or b"cache_dir" not in meta:
+            raise MalformedFileError(self.index_path, "not a feature index (metadata missing)")
+        self.feature_config_hash = meta[b"feature_config_hash"].decode()
+        self.cache = FeatureCache(cache_dir or meta[b"cache_dir"].decode())
+        self._rows = {r["sample_id"]: r for r in table.to_pylist()}
+
+    @property
+    def sample_ids(self) -> list[str]:
+        """Every take in the index, sorted."""
+        return sorted(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, sample_id: str) -> dict[str, np.ndarray]:
+        """The verified arrays of one take.
+
+        Raises:
+            FeatureError: the take is not in the index, or its entry is missing or corrupt.
+        """
+        from profy.errors import FeatureError
+
+        row = self._rows.get(sample_id)
+        if row is None:
+            raise FeatureError(f"{self.index_path}: take {sample_id!r} is not in the index")
+        arrays = self.cache.get(row["cache_key"], meta={
+            "audio_sha256": row["audio_sha256"], "sensor_sha256": row["sensor_sha256"],
+            "feature_config_hash": self.feature_config_hash})
+        if arrays is None:
+            raise FeatureError(f"{self.index_path}: cached features of take {sample_id} are "
+                               f"missing or corrupt in {self.cache.root}; rerun `profy features`")
+        return arrays
+
+
 def load_take_features(index_path: str | Path, *, cache_dir: str | Path | None = None
                        ) -> dict[str, dict[str, np.ndarray]]:
-    """Load every take's verified features listed in a ``feature_index.parquet``.
-
-    Raises:
-        FeatureError: an entry is missing or fails verification (rerun ``profy features``).
-    """
-    from profy.errors import FeatureError
-
-    table = pq.read_table(index_path)
-    meta = table.schema.metadata or {}
-    cache = FeatureCache(cache_dir or meta[b"cache_dir"].decode())
-    cfg_hash = meta.get(b"feature_config_hash", b"").decode()
-    out = {}
-    for r in table.to_pylist():
-        arrays = cache.get(r["cache_key"], meta={"audio_sha256": r["audio_sha256"],
-                                                 "sensor_sha256": r["sensor_sha256"],
-                                                 "feature_config_hash": cfg_hash})
-        if arrays is None:
-            raise FeatureError(f"{index_path}: cached features of take {r['sample_id']} are "
-                               f"missing or corrupt in {cache.root}; rerun `profy features`")
-        out[r["sample_id"]] = arrays
-    return out
+    """Load every take's verified features listed in a ``feature_index.parquet``."""
+    store = FeatureStore(index_path, cache_dir=cache_dir)
+    return {sample_id: store[sample_id] for sample_id in store.sample_ids}

@@ -1,0 +1,175 @@
+"""``compute_features`` over a real (tiny) corpus: the plan's regression test, the cache,
+broken inputs, and per-fold normalization that never sees held-out takes."""
+
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+
+from profy.cli import main
+from profy.config import FeatureConfig
+from profy.data import build_manifest, make_folds
+from profy.errors import DataError, LeakageError
+from profy.features import FeatureStore, NormStats, compute_features, fit_fold_norm_stats
+from profy.schemas import AUDIO_STATS_SCHEMA
+
+
+@pytest.fixture(scope="module")
+def featured(tiny_corpus_ro, tmp_path_factory):
+    """Features of the tiny corpus, computed once for the module."""
+    out = tmp_path_factory.mktemp("features")
+    manifest = build_manifest(tiny_corpus_ro)
+    run = compute_features(tiny_corpus_ro, manifest.table, out)
+    return manifest, run
+
+
+def test_every_take_keeps_120_nonzero_frames(featured):
+    """The improvement plan's Phase 1 regression test, on every synthetic take."""
+    manifest, run = featured
+    stats = pq.read_table(run.audio_stats_path)
+    assert stats.schema.equals(AUDIO_STATS_SCHEMA, check_metadata=False)
+    assert stats.num_rows == manifest.table.num_rows == run.n_takes
+    rows = stats.to_pylist()
+    assert all(r["nonzero_frames"] >= 120 for r in rows), [
+        (r["sample_id"], r["nonzero_frames"]) for r in rows if r["nonzero_frames"] < 120]
+    assert all(r["finite"] for r in rows)
+    assert all(r["valid_frames"] <= r["audio_frames"] <= r["frames"] for r in rows)
+
+
+def test_cached_rerun_is_bit_identical_and_all_hits(featured, tmp_path):
+    manifest, run = featured
+    first = FeatureStore(run.index_path)
+    again = compute_features(manifest.root, manifest.table, tmp_path, cache_dir=run.cache_dir)
+    assert (again.cache.hits, again.cache.misses, again.cache.rejected) == (run.n_takes, 0, 0)
+    second = FeatureStore(again.index_path)
+    for sid in first.sample_ids:
+        a, b = first[sid], second[sid]
+        assert all(a[k].tobytes() == b[k].tobytes() for k in a)
+
+
+def test_tampered_entry_is_recomputed_not_used(featured, tmp_path):
+    manifest, run = featured
+    cache = tmp_path / "cache"
+    shutil.copytree(run.cache_dir, cache)
+    victim = sorted(cache.rglob("*.safetensors"))[0]
+    data = bytearray(victim.read_bytes())
+    data[-3] ^= 0x55
+    victim.write_bytes(bytes(data))
+    rerun = compute_features(manifest.root, manifest.table, tmp_path / "out", cache_dir=cache)
+    assert (rerun.cache.rejected, rerun.cache.misses) == (1, 0)
+    assert victim.read_bytes() != bytes(data)  # rewritten with the right content
+    fresh, orig = FeatureStore(rerun.index_path), FeatureStore(run.index_path)
+    assert all(fresh[s]["logmel"].tobytes() == orig[s]["logmel"].tobytes()
+               for s in orig.sample_ids)
+
+
+def test_feature_config_change_misses(featured, tmp_path):
+    manifest, run = featured
+    cfg = FeatureConfig(silence_db=-40.0)
+    rerun = compute_features(manifest.root, manifest.table.slice(0, 2), tmp_path, cfg=cfg,
+                             cache_dir=run.cache_dir)
+    assert (rerun.cache.hits, rerun.cache.misses) == (0, 2)
+
+
+def test_two_workers_match_one(featured, tmp_path):
+    manifest, run = featured
+    table = manifest.table.slice(0, 4)
+    two = compute_features(manifest.root, table, tmp_path, cache_dir=tmp_path / "c2", workers=2)
+    a, b = FeatureStore(run.index_path), FeatureStore(two.index_path)
+    for sid in b.sample_ids:
+        assert all(np.array_equal(a[sid][k], b[sid][k]) for k in a[sid])
+
+
+def test_mostly_silent_take_is_flagged_by_its_mask(featured, tmp_path):
+    manifest, _ = featured
+    root = tmp_path / "corpus"
+    shutil.copytree(manifest.root, root)
+    sid = manifest.table["sample_id"][0].as_py()
+    wav = root / manifest.table["audio_path"][0].as_py()
+    sr = 44_100
+    t = np.arange(9 * sr) / sr
+    tone = np.where(t < 1.0, 0.3 * np.sin(2 * np.pi * 440 * t), 0.0).astype(np.float32)
+    sf.write(wav, np.stack([tone, tone], 1), sr, subtype="FLOAT", format="WAVEX")
+    table = build_manifest(root).table
+    run = compute_features(root, table, tmp_path / "out")
+    row = next(r for r in pq.read_table(run.audio_stats_path).to_pylist()
+               if r["sample_id"] == sid)
+    assert row["valid_frames"] < 70 and row["nonzero_frames"] < 120
+    assert row["nonsilent_ratio"] < 0.15
+    assert row["audio_frames"] > 400  # the silence is real audio, masked, not padding
+
+
+def _write_broken(path, kind):
+    sr = 44_100
+    noise = (0.1 * np.random.default_rng(0).standard_normal((sr * 3, 2))).astype(np.float32)
+    if kind == "truncated_header":
+        path.write_bytes(path.read_bytes()[:30])
+    elif kind == "zero_length":
+        path.write_bytes(b"")
+    elif kind == "8bit":
+        sf.write(path, noise, sr, subtype="PCM_U8", format="WAV")
+    elif kind == "one_sample":
+        sf.write(path, noise[:1], sr, subtype="FLOAT", format="WAVEX")
+    elif kind == "wrong_rate":
+        sf.write(path, noise, 8_000, subtype="FLOAT", format="WAVEX")
+
+
+@pytest.mark.parametrize("kind,words", [
+    ("truncated_header", "readable"), ("zero_length", "empty"), ("8bit", "8-bit"),
+    ("one_sample", "too short"), ("wrong_rate", "sample rate 8000"),
+])
+def test_broken_wavs_give_clear_errors(featured, tmp_path, kind, words):
+    manifest, _ = featured
+    root = tmp_path / "corpus"
+    shutil.copytree(manifest.root, root)
+    rel = manifest.table["audio_path"][0].as_py()
+    _write_broken(root / rel, kind)
+    with pytest.raises(DataError) as info:
+        compute_features(root, manifest.table, tmp_path / "out")
+    assert "sound_raw.wav" in str(info.value) and words in str(info.value)
+    assert not (tmp_path / "out" / "audio_stats.parquet").exists()
+
+
+def test_cli_features_reports_throughput_and_paths(tiny_corpus_ro, tmp_path, capsys):
+    assert main(["features", str(tiny_corpus_ro), "--out", str(tmp_path), "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "takes/s" in out and "audio per second" in out
+    assert str(tmp_path / "audio_stats.parquet") in out
+
+
+def test_cli_features_broken_wav_is_exit_2(tiny_corpus, tmp_path, capsys):
+    wav = tiny_corpus / build_manifest(tiny_corpus).table["audio_path"][0].as_py()
+    _write_broken(wav, "8bit")
+    assert main(["features", str(tiny_corpus), "--out", str(tmp_path / "o"),
+                 "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert wav.parent.parent.parent.name in err and "8-bit" in err
+
+
+def test_fold_norm_fits_on_train_takes_only(featured, tmp_path):
+    manifest, run = featured
+    takes = manifest.table.select(["sample_id", "player_id", "piece", "label"]).to_pandas()
+    splits = make_folds(takes, n_folds=3, seed=0)
+    store = FeatureStore(run.index_path)
+    paths = fit_fold_norm_stats(store, splits, tmp_path)
+    assert sorted(paths) == [0, 1, 2]
+    for fold, path in paths.items():
+        stats = NormStats.from_json(path)
+        part = splits[splits.fold == fold]
+        assert list(stats.sample_ids) == sorted(part[part.role == "train"].sample_id)
+        assert not set(stats.sample_ids) & set(part[part.role != "train"].sample_id)
+        assert stats.feature_config_hash == store.feature_config_hash
+
+
+def test_legacy_fit_on_all_takes_is_caught(featured, tmp_path):
+    manifest, run = featured
+    takes = manifest.table.select(["sample_id", "player_id", "piece", "label"]).to_pandas()
+    splits = make_folds(takes, n_folds=3, seed=0)
+    paths = fit_fold_norm_stats(FeatureStore(run.index_path), splits, tmp_path, all_takes=True)
+    stats = NormStats.from_json(paths[0])
+    part = splits[splits.fold == 0]
+    with pytest.raises(LeakageError, match="held-out"):
+        stats.check_fitted_on(part[part.role == "train"].sample_id,
+                              held_out=part[part.role != "train"].sample_id)
