@@ -5,7 +5,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 PYTHON  ?= python3
-EXTRAS  := train,dev
+EXTRAS  := train,export,guardrails,dev
 DEMO_OUT ?= demo
 
 .PHONY: venv demo test test-fast lint bench clean

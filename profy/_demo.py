@@ -16,7 +16,7 @@ __all__ = ["run_demo"]
 
 def run_demo(out: str | Path, *, size: str = "small", seed: int = 0,
              console: Any = None) -> dict[str, float]:
-    """Run synth -> inspect -> prepare into ``out``; return seconds per stage."""
+    """Run synth -> inspect -> prepare -> features -> norm stats into ``out``; seconds per stage."""
     from rich.console import Console
     from rich.table import Table
 
@@ -44,6 +44,24 @@ def run_demo(out: str | Path, *, size: str = "small", seed: int = 0,
     outputs["manifest"] = prepared.manifest_path
     outputs["splits"] = prepared.splits_path
 
+    import pyarrow.parquet as pq
+
+    from profy.features import FeatureStore, compute_features, fit_fold_norm_stats
+
+    manifest = pq.read_table(prepared.manifest_path)
+    run = stage("features", lambda: compute_features(corpus, manifest, out / "features",
+                                                     cache_dir=out / "cache", workers=2,
+                                                     progress=True))
+    console.print(f"{run.n_takes} takes: {run.takes_per_s:.1f} takes/s, "
+                  f"{run.audio_s_per_s:.0f} s of audio per second (cache: {run.cache.hits} hits, "
+                  f"{run.cache.misses} misses, {run.cache.rejected} rejected)")
+    outputs["audio stats"] = run.audio_stats_path
+    outputs["features"] = run.index_path
+    splits = pq.read_table(prepared.splits_path).to_pandas()
+    norm = stage("norm stats", lambda: fit_fold_norm_stats(FeatureStore(run.index_path), splits,
+                                                           out / "features"))
+    outputs["norm stats"] = Path(norm[0]).parent.resolve()
+
     breakdown = Table(title="demo stages")
     breakdown.add_column("stage")
     breakdown.add_column("seconds", justify="right")
@@ -52,5 +70,5 @@ def run_demo(out: str | Path, *, size: str = "small", seed: int = 0,
     breakdown.add_row("[bold]total", f"[bold]{sum(timings.values()):.1f}")
     console.print(breakdown)
     for name, path in outputs.items():
-        console.print(f"{name:>9}: {path}")
+        console.print(f"{name:>11}: {path}")
     return timings

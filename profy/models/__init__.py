@@ -1,0 +1,47 @@
+"""Profy models: encoders, fusion gate and ``UnifiedAttentionModel`` (needs torch).
+
+    from profy.config import ModelConfig
+    from profy.models import UnifiedAttentionModel
+
+    model = UnifiedAttentionModel(ModelConfig(), "multimodal")
+    out = model(sensor=s, sensor_mask=sm, logmel=m, audio_mask=am, quality=q)
+    out.logits, out.probs, out.modality_weights  # (B, 2) each; class 1 = pro
+"""
+
+from profy.models._encoders import (
+    TCN,
+    AudioCNN2d,
+    AudioEncoder,
+    Conv1dResampler,
+    MaskedAttentionPool,
+    SensorEncoder,
+    downsample_mask,
+    pad_time,
+)
+from profy.models._fusion import (
+    FusionGate,
+    GateOutput,
+    clamped_gate_weights,
+    modality_dropout,
+    snr_temperature,
+)
+from profy.models._unified import MODES, ModelOutput, UnifiedAttentionModel
+
+__all__ = [
+    "MODES",
+    "TCN",
+    "AudioCNN2d",
+    "AudioEncoder",
+    "Conv1dResampler",
+    "FusionGate",
+    "GateOutput",
+    "MaskedAttentionPool",
+    "ModelOutput",
+    "SensorEncoder",
+    "UnifiedAttentionModel",
+    "clamped_gate_weights",
+    "downsample_mask",
+    "modality_dropout",
+    "pad_time",
+    "snr_temperature",
+]
