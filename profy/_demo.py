@@ -20,7 +20,13 @@ def run_demo(out: str | Path, *, size: str = "small", seed: int = 0,
     from rich.console import Console
     from rich.table import Table
 
-    from profy.data import inspect_corpus, prepare_corpus, render_report, synthesize_corpus
+    from profy.data import (
+        build_manifest,
+        prepare_corpus,
+        render_report,
+        report_from_manifest,
+        synthesize_corpus,
+    )
 
     console = console or Console(highlight=False, soft_wrap=True)
     out = Path(out)
@@ -38,9 +44,12 @@ def run_demo(out: str | Path, *, size: str = "small", seed: int = 0,
     summary = stage("synth", lambda: synthesize_corpus(corpus, size=size, seed=seed,
                                                        progress=True))
     outputs["corpus"] = Path(summary.out_dir).resolve()
-    report = stage("inspect", lambda: inspect_corpus(corpus, progress=True))
-    render_report(report, console)
-    prepared = stage("prepare", lambda: prepare_corpus(corpus, out, seed=seed, progress=True))
+    # Read and check every take once; the report and the prepared outputs share it.
+    manifest = stage("read + inspect", lambda: build_manifest(corpus, skip_bad=True,
+                                                              progress=True))
+    render_report(report_from_manifest(manifest), console)
+    prepared = stage("prepare", lambda: prepare_corpus(corpus, out, seed=seed,
+                                                       manifest=manifest))
     outputs["manifest"] = prepared.manifest_path
     outputs["splits"] = prepared.splits_path
 
@@ -48,8 +57,7 @@ def run_demo(out: str | Path, *, size: str = "small", seed: int = 0,
 
     from profy.features import FeatureStore, compute_features, fit_fold_norm_stats
 
-    manifest = pq.read_table(prepared.manifest_path)
-    run = stage("features", lambda: compute_features(corpus, manifest, out / "features",
+    run = stage("features", lambda: compute_features(corpus, manifest.table, out / "features",
                                                      cache_dir=out / "cache", workers=2,
                                                      progress=True))
     console.print(f"{run.n_takes} takes: {run.takes_per_s:.1f} takes/s, "

@@ -65,12 +65,16 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 def _cmd_features(args: argparse.Namespace) -> int:
     from profy.config import FeatureConfig
-    from profy.data import build_manifest, write_manifest
+    from profy.data import build_manifest, read_manifest, write_manifest
     from profy.features import compute_features
 
-    manifest = build_manifest(args.root, labels_path=args.labels, skip_bad=False, progress=True)
-    write_manifest(manifest, args.out / "manifest.parquet")
-    run = compute_features(args.root, manifest.table, args.out, cfg=FeatureConfig(),
+    if args.manifest is not None:  # reuse `profy data prepare`'s: skips re-parsing every CSV
+        table = read_manifest(args.manifest)
+    else:
+        manifest = build_manifest(args.root, labels_path=args.labels, progress=True)
+        write_manifest(manifest, args.out / "manifest.parquet")
+        table = manifest.table
+    run = compute_features(args.root, table, args.out, cfg=FeatureConfig(),
                            cache_dir=args.cache, workers=args.workers, progress=True)
     _print_feature_run(run, _console())
     return EXIT_OK
@@ -129,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, default=None, help="feature cache (default: OUT/cache)")
     p.add_argument("--workers", type=int, default=2, help="processes (default: 2)")
     p.add_argument("--labels", type=Path, default=None)
+    p.add_argument("--manifest", type=Path, default=None,
+                   help="reuse a manifest.parquet from `profy data prepare` (no re-read of CSVs)")
     p.set_defaults(func=_cmd_features)
 
     p = sub.add_parser("demo", help="the main job end to end on the embedded synthetic corpus")

@@ -109,3 +109,15 @@ def test_missing_root_is_exit_2(tmp_path, capsys):
 def test_unknown_size_is_exit_2(tmp_path, capsys):
     assert main(["synth", "--size", "huge", "--out", str(tmp_path / "x")]) == 2
     assert "huge" in capsys.readouterr().err
+
+
+def test_features_reuses_a_prepared_manifest(tiny_corpus_ro, tmp_path, capsys):
+    prep = tmp_path / "prep"
+    assert main(["data", "prepare", str(tiny_corpus_ro), "--out", str(prep)]) == 0
+    args = ["features", str(tiny_corpus_ro), "--out", str(tmp_path / "f"), "--workers", "1"]
+    assert main([*args, "--manifest", str(prep / "manifest.parquet")]) == 0
+    assert "misses" in capsys.readouterr().out
+    # a Parquet file that is not a manifest is refused by name
+    assert main([*args, "--manifest", str(prep / "splits.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert "splits.parquet" in err and "not a Profy manifest" in err

@@ -11,12 +11,20 @@ from profy.data._manifest import (
     Manifest,
     Problem,
     build_manifest,
+    read_manifest,
     write_manifest,
     write_quarantine,
 )
 from profy.data._paths import audio_path, sensor_path, take_dir
 from profy.data._prepare import PreparedCorpus, prepare_corpus
-from profy.data._readers import AudioData, AudioInfo, SensorData, audio_info, read_audio, read_sensor
+from profy.data._readers import (
+    AudioData,
+    AudioInfo,
+    SensorData,
+    audio_info,
+    read_audio,
+    read_sensor,
+)
 from profy.data._synth import SIZES, SynthConfig, SynthSummary, synthesize_corpus
 
 __all__ = [
@@ -40,6 +48,7 @@ __all__ = [
     "prepare_corpus",
     "read_audio",
     "read_labels",
+    "read_manifest",
     "read_sensor",
     "render_report",
     "report_from_manifest",

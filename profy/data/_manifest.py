@@ -29,7 +29,8 @@ from profy.errors import (
 )
 from profy.schemas import MANIFEST_SCHEMA
 
-__all__ = ["Manifest", "Problem", "build_manifest", "write_manifest", "write_quarantine"]
+__all__ = ["Manifest", "Problem", "build_manifest", "read_manifest", "write_manifest",
+           "write_quarantine"]
 
 _SHOW = 5  # bad takes spelled out in an error message
 # When one build finds several kinds of problem, the most serious names the error.
@@ -175,7 +176,7 @@ def _failure(problems: list[tuple[Problem, type[DataError]]], root: Path,
 
 
 def build_manifest(root: str | Path, *, labels_path: str | Path | None = None,
-                   skip_bad: bool = False, progress: bool = False, workers: int = 1) -> Manifest:
+                   skip_bad: bool = False, progress: bool = False, workers: int = 2) -> Manifest:
     """Check every labelled take of a corpus and tabulate the good ones.
 
     Args:
@@ -183,7 +184,7 @@ def build_manifest(root: str | Path, *, labels_path: str | Path | None = None,
         labels_path: the labels file; default ``<root>/labels.csv``.
         skip_bad: quarantine bad takes (``Manifest.quarantined``) instead of raising.
         progress: show a rich progress bar on stderr.
-        workers: threads reading takes in parallel (1 = sequential).
+        workers: threads reading takes in parallel (1 = sequential). (Default: ``2``)
 
     Returns:
         ``Manifest`` whose table has one ``MANIFEST_SCHEMA`` row per good take.
@@ -250,3 +251,25 @@ def write_quarantine(problems: Iterable[Problem], path: str | Path) -> Path:
     """
     items = [asdict(p) for p in problems]
     return atomic_write_json(path, {"count": len(items), "takes": items})
+
+
+def read_manifest(path: str | Path) -> pa.Table:
+    """Read a ``manifest.parquet`` and check it against :data:`MANIFEST_SCHEMA`.
+
+    Raises:
+        MissingInputError: no such file.
+        MalformedFileError: unreadable Parquet, or columns/types differ from the schema.
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(path, "file does not exist")
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise MalformedFileError(path, f"not a readable Parquet file ({exc})") from None
+    if not table.schema.equals(MANIFEST_SCHEMA, check_metadata=False):
+        raise MalformedFileError(path, f"not a Profy manifest: columns {table.column_names}, "
+                                       f"expected {MANIFEST_SCHEMA.names}")
+    return table

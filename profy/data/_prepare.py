@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from profy.data._folds import make_folds, write_splits
-from profy.data._manifest import build_manifest, write_manifest, write_quarantine
+from profy.data._manifest import Manifest, build_manifest, write_manifest, write_quarantine
 
 __all__ = ["PreparedCorpus", "prepare_corpus"]
 
@@ -25,7 +25,7 @@ class PreparedCorpus:
 
 def prepare_corpus(root: str | Path, out_dir: str | Path, *, labels_path: str | Path | None = None,
                    skip_bad: bool = False, n_folds: int = 3, seed: int = 0,
-                   progress: bool = False) -> PreparedCorpus:
+                   progress: bool = False, manifest: Manifest | None = None) -> PreparedCorpus:
     """Build the manifest, draw player-wise folds, write ``manifest.parquet``/``splits.parquet``.
 
     Raises:
@@ -33,7 +33,9 @@ def prepare_corpus(root: str | Path, out_dir: str | Path, *, labels_path: str | 
         ConfigError: too few players for ``n_folds``.
     """
     out_dir = Path(out_dir)
-    manifest = build_manifest(root, labels_path=labels_path, skip_bad=skip_bad, progress=progress)
+    if manifest is None:  # a caller that already read the corpus passes its manifest
+        manifest = build_manifest(root, labels_path=labels_path, skip_bad=skip_bad,
+                                  progress=progress)
     takes = manifest.table.select(["sample_id", "player_id", "piece", "label"]).to_pandas()
     splits = make_folds(takes, n_folds=n_folds, seed=seed)  # before writing: fail early
     quarantine_path = None

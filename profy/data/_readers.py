@@ -136,7 +136,9 @@ def read_sensor(path: str | Path) -> SensorData:
     try:
         table = pacsv.read_csv(
             path,
-            read_options=pacsv.ReadOptions(autogenerate_column_names=True),
+            # One thread per file: callers parallelize over files (workers), and
+            # pyarrow's own threads only contend with them (31 vs 50 ms per 10k rows).
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True, use_threads=False),
             # null_values=[]: an empty cell or "NA" is an error, not a silent null;
             # "nan"/"inf" parse as floats and are caught by the finiteness check.
             convert_options=pacsv.ConvertOptions(
