@@ -25,6 +25,7 @@ def machine() -> dict[str, Any]:
         info["cpu_model"] = names[0] if names else ""
     except OSError:
         pass
+    info["load_average_1m_at_end"] = os.getloadavg()[0]  # other work on the machine skews figures
     try:
         import torch
 
