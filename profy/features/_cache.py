@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from profy._io import atomic_path
 
-__all__ = ["CacheStats", "FeatureCache", "cache_key", "file_sha256"]
+__all__ = ["CacheStats", "FeatureCache", "HashMemo", "cache_key", "file_sha256"]
 
 _FORMAT_VERSION = "1"  # bump when the entry layout changes: old entries then miss
 
@@ -127,3 +128,52 @@ class FeatureCache:
         """One line for logs: hits, misses and rejected entries."""
         return json.dumps({"hits": self.stats.hits, "misses": self.stats.misses,
                            "rejected": self.stats.rejected})
+
+
+class HashMemo:
+    """Remembers files' sha256 by ``(size, mtime_ns, inode)`` so unchanged files are not reread.
+
+    The cache key stays the *content* hash; this only avoids recomputing it for a file
+    whose size, modification time and inode are all unchanged since it was last hashed
+    (the same trust ``make``, git's index and DVC place in file metadata). Any change to
+    a file changes its mtime, so its hash is recomputed. The memo is a small JSON file
+    in the cache folder, written atomically; concurrent writers can only lose entries,
+    which costs a rehash, never a wrong hash.
+
+    Args:
+        path: the memo file. (Typically ``<cache>/file_hashes.json``.)
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._data: dict[str, list] = {}
+        self._dirty = False
+        try:
+            loaded = json.loads(self.path.read_text())
+            if isinstance(loaded, dict):
+                self._data = {k: v for k, v in loaded.items()
+                              if isinstance(v, list) and len(v) == 4}
+        except (OSError, ValueError):
+            pass  # no memo or a damaged one: start empty, hashes are recomputed
+
+    def sha256(self, file: str | Path) -> str:
+        """The file's content sha256, from the memo when its metadata is unchanged."""
+        file = Path(file)
+        st = os.stat(file)
+        key = str(file.resolve())
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+        record = self._data.get(key)
+        if record is not None and record[:3] == stamp:
+            return str(record[3])
+        digest = file_sha256(file)
+        self._data[key] = [*stamp, digest]
+        self._dirty = True
+        return digest
+
+    def save(self) -> None:
+        """Write the memo atomically if anything was added."""
+        if self._dirty:
+            from profy._io import atomic_write_json
+
+            atomic_write_json(self.path, self._data)
+            self._dirty = False

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from profy._io import write_parquet_atomic
 from profy.config import FeatureConfig, config_hash, from_dict, to_dict
-from profy.features._cache import CacheStats, FeatureCache, cache_key, file_sha256
+from profy.features._cache import CacheStats, FeatureCache, HashMemo, cache_key
 from profy.schemas import AUDIO_STATS_SCHEMA, FEATURE_INDEX_SCHEMA, QUALITY_FIELDS
 
 __all__ = ["FeatureRun", "FeatureStore", "compute_features", "load_take_features"]
@@ -74,46 +74,76 @@ def _init_worker() -> None:
     torch.set_num_threads(1)  # one process per core beats two threads per take here
 
 
-def _take_job(job: tuple[str, str, str, str, dict[str, Any], str]) -> tuple[dict, dict, CacheStats]:
-    """Features for one take: from the cache when verified, else computed and stored."""
+def _stats_row(sample_id: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """One ``audio_stats.parquet`` row from a take's cached arrays."""
+    scal = dict(zip(_SCALARS, arrays["scalars"].tolist(), strict=True))
+    return {"sample_id": sample_id, "frames": int(arrays["audio_mask"].shape[0]),
+            "audio_frames": int(scal["audio_frames"]),
+            "nonzero_frames": int(scal["nonzero_frames"]),
+            "valid_frames": int(arrays["audio_mask"].sum()),
+            "sensor_frames": int(scal["sensor_frames"]),
+            **{name: float(v) for name, v in zip(QUALITY_FIELDS, arrays["quality"].tolist(),
+                                                 strict=True)},
+            "peak": float(scal["peak"]), "duration_s": float(scal["duration_s"]),
+            "finite": bool(scal["finite"])}
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One take to featurize: where its files are and what its entry must carry."""
+
+    sample_id: str
+    audio_file: Path
+    sensor_file: Path
+    key: str
+    meta: dict[str, str]
+    cfg_dict: dict[str, Any]
+    cache_dir: str
+
+    @property
+    def index_row(self) -> dict[str, str]:
+        return {"sample_id": self.sample_id, "cache_key": self.key,
+                "audio_sha256": self.meta["audio_sha256"],
+                "sensor_sha256": self.meta["sensor_sha256"]}
+
+
+def _plan_job(root: Path, row: dict[str, Any], cfg_dict: dict[str, Any], cfg_hash: str,
+              cache_dir: str, memo: HashMemo) -> _Job:
+    """Resolve a take's files (inside the root) and its content-addressed key."""
     from profy.data._paths import check_inside
+
+    audio_file = check_inside(root, root / row["audio_path"])
+    sensor_file = check_inside(root, root / row["sensor_path"])
+    audio_sha, sensor_sha = memo.sha256(audio_file), memo.sha256(sensor_file)
+    meta = {"audio_sha256": audio_sha, "sensor_sha256": sensor_sha,
+            "feature_config_hash": cfg_hash, "sample_id": row["sample_id"]}
+    return _Job(row["sample_id"], audio_file, sensor_file,
+                cache_key(audio_sha, sensor_sha, cfg_hash), meta, cfg_dict, cache_dir)
+
+
+def _lookup(job: _Job) -> tuple[dict[str, Any] | None, CacheStats]:
+    """The stats row of a take whose verified entry is cached, or ``None``."""
+    cache = FeatureCache(job.cache_dir)
+    arrays = cache.get(job.key, meta=job.meta)
+    return (None if arrays is None else _stats_row(job.sample_id, arrays)), cache.stats
+
+
+def _compute(job: _Job) -> dict[str, Any]:
+    """Compute one take's features and store them (runs in a worker process)."""
     from profy.data._readers import read_audio, read_sensor
 
-    root, sample_id, audio_rel, sensor_rel, cfg_dict, cache_dir = job
-    root_path = Path(root)
-    audio_file = check_inside(root_path, root_path / audio_rel)
-    sensor_file = check_inside(root_path, root_path / sensor_rel)
-    cfg_hash = config_hash(cfg_dict)
-    audio_sha, sensor_sha = file_sha256(audio_file), file_sha256(sensor_file)
-    key = cache_key(audio_sha, sensor_sha, cfg_hash)
-    meta = {"audio_sha256": audio_sha, "sensor_sha256": sensor_sha,
-            "feature_config_hash": cfg_hash, "sample_id": sample_id}
-    cache = FeatureCache(cache_dir)
-    arrays = cache.get(key, meta=meta)
-    if arrays is None:
-        _check_audio_format(audio_file, cfg_dict)
-        audio = read_audio(audio_file)
-        sensor = read_sensor(sensor_file)
-        feats = _extractor(cfg_dict)(audio.samples, audio.sample_rate, sensor.times, sensor.keys,
-                                     source=str(audio_file.parent.parent.parent))
-        scalars = [feats.audio_frames_real, feats.sensor_frames_real, feats.nonzero_frames,
-                   feats.peak, audio.duration_s, float(feats.finite)]
-        arrays = {"logmel": feats.logmel, "audio_mask": feats.audio_mask,
-                  "sensor": feats.sensor, "sensor_mask": feats.sensor_mask,
-                  "quality": feats.quality, "scalars": np.asarray(scalars, dtype=np.float64)}
-        cache.put(key, arrays, meta=meta)
-    scal = dict(zip(_SCALARS, arrays["scalars"].tolist(), strict=True))
-    row = {"sample_id": sample_id, "frames": int(arrays["audio_mask"].shape[0]),
-           "audio_frames": int(scal["audio_frames"]), "nonzero_frames": int(scal["nonzero_frames"]),
-           "valid_frames": int(arrays["audio_mask"].sum()),
-           "sensor_frames": int(scal["sensor_frames"]),
-           **{name: float(v) for name, v in zip(QUALITY_FIELDS, arrays["quality"].tolist(),
-                                                strict=True)},
-           "peak": float(scal["peak"]), "duration_s": float(scal["duration_s"]),
-           "finite": bool(scal["finite"])}
-    index = {"sample_id": sample_id, "cache_key": key, "audio_sha256": audio_sha,
-             "sensor_sha256": sensor_sha}
-    return row, index, cache.stats
+    _check_audio_format(job.audio_file, job.cfg_dict)
+    audio = read_audio(job.audio_file)
+    sensor = read_sensor(job.sensor_file)
+    feats = _extractor(job.cfg_dict)(audio.samples, audio.sample_rate, sensor.times,
+                                     sensor.keys, source=str(job.audio_file.parent.parent.parent))
+    scalars = [feats.audio_frames_real, feats.sensor_frames_real, feats.nonzero_frames,
+               feats.peak, audio.duration_s, float(feats.finite)]
+    arrays = {"logmel": feats.logmel, "audio_mask": feats.audio_mask,
+              "sensor": feats.sensor, "sensor_mask": feats.sensor_mask,
+              "quality": feats.quality, "scalars": np.asarray(scalars, dtype=np.float64)}
+    FeatureCache(job.cache_dir).put(job.key, arrays, meta=job.meta)
+    return _stats_row(job.sample_id, arrays)  # small: the arrays stay in the worker
 
 
 def _check_audio_format(path: Path, cfg_dict: dict[str, Any]) -> None:
@@ -136,7 +166,7 @@ def _check_audio_format(path: Path, cfg_dict: dict[str, Any]) -> None:
                                        "window)")
 
 
-def _run_jobs(jobs: list[tuple], workers: int, progress: bool) -> Iterable[tuple]:
+def _progress(enabled: bool) -> Any:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -145,29 +175,32 @@ def _run_jobs(jobs: list[tuple], workers: int, progress: bool) -> Iterable[tuple
         TimeRemainingColumn,
     )
 
-    columns = (TextColumn("features"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not progress, transient=False) as bar:
-        task = bar.add_task("features", total=len(jobs))
-        if workers <= 1:
-            import torch
+    return Progress(TextColumn("features"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), disable=not enabled)
 
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)  # as in the workers: same numbers whatever --workers is
-            try:
-                for job in jobs:
-                    yield _take_job(job)
-                    bar.advance(task)
-            finally:
-                torch.set_num_threads(threads)
-            return
-        import multiprocessing as mp
 
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                 initializer=_init_worker) as pool:
-            chunk = max(1, len(jobs) // (workers * 8))
-            for result in pool.map(_take_job, jobs, chunksize=chunk):
-                yield result
-                bar.advance(task)
+def _compute_all(jobs: list[_Job], workers: int, advance: Any) -> Iterable[tuple]:
+    """Compute the cache misses: in worker processes, or here for one worker."""
+    if workers <= 1 or len(jobs) <= 1:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # as in the workers: same numbers whatever --workers is
+        try:
+            for job in jobs:
+                yield job, _compute(job)
+                advance()
+        finally:
+            torch.set_num_threads(threads)
+        return
+    import multiprocessing as mp
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                             initializer=_init_worker) as pool:
+        chunk = max(1, len(jobs) // (workers * 8))
+        for job, row in zip(jobs, pool.map(_compute, jobs, chunksize=chunk), strict=True):
+            yield job, row
+            advance()
 
 
 def compute_features(root: str | Path, manifest: pa.Table, out_dir: str | Path, *,
@@ -189,18 +222,35 @@ def compute_features(root: str | Path, manifest: pa.Table, out_dir: str | Path, 
     """
     cfg = cfg or FeatureConfig()
     out_dir = Path(out_dir)
-    cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / "cache"
-    cfg_dict = to_dict(cfg)
+    cache_dir = (Path(cache_dir) if cache_dir is not None else out_dir / "cache").resolve()
+    cfg_dict, cfg_hash = to_dict(cfg), config_hash(cfg)
     rows = manifest.select(["sample_id", "audio_path", "sensor_path", "duration_s"]).to_pylist()
-    jobs = [(str(Path(root).resolve()), r["sample_id"], r["audio_path"], r["sensor_path"],
-             cfg_dict, str(cache_dir)) for r in rows]
-    workers = max(1, min(workers, os.cpu_count() or 1, len(jobs) or 1))
+    root = Path(root).resolve()
+    workers = max(1, min(workers, os.cpu_count() or 1, len(rows) or 1))
+    memo = HashMemo(cache_dir / "file_hashes.json")
     start = time.perf_counter()
-    stats_rows, index_rows, cache_stats = [], [], CacheStats()
-    for row, index, stats in _run_jobs(jobs, workers, progress):
-        stats_rows.append(row)
-        index_rows.append(index)
-        cache_stats.merge(stats)
+    # Phase 1, here on threads (hashing and reads release the GIL): keys and cache hits.
+    # Phase 2, worker processes: only the misses, so a fully cached rerun starts none.
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows_by_id: dict[str, dict[str, Any]] = {}
+    cache_stats, misses = CacheStats(), []
+    with _progress(progress) as bar, ThreadPoolExecutor(max_workers=workers) as threads:
+        task = bar.add_task("features", total=len(rows))
+        jobs = list(threads.map(lambda r: _plan_job(root, r, cfg_dict, cfg_hash,
+                                                    str(cache_dir), memo), rows))
+        memo.save()
+        for job, (row, stats) in zip(jobs, threads.map(_lookup, jobs), strict=True):
+            cache_stats.merge(stats)  # a miss or a rejected entry is computed below
+            if row is None:
+                misses.append(job)
+            else:
+                rows_by_id[job.sample_id] = row
+                bar.advance(task)
+        for job, row in _compute_all(misses, workers, lambda: bar.advance(task)):
+            rows_by_id[job.sample_id] = row
+    stats_rows = [rows_by_id[job.sample_id] for job in jobs]
+    index_rows = [job.index_row for job in jobs]
     seconds = time.perf_counter() - start
     stats_table = pa.Table.from_pylist(stats_rows, schema=AUDIO_STATS_SCHEMA)
     index_table = pa.Table.from_pylist(index_rows, schema=FEATURE_INDEX_SCHEMA.with_metadata({

@@ -90,3 +90,30 @@ def test_file_sha256(tmp_path):
     p = tmp_path / "f.bin"
     p.write_bytes(b"abc")
     assert file_sha256(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_hash_memo_reuses_and_notices_changes(tmp_path):
+    import os
+
+    from profy.features._cache import HashMemo
+
+    f = tmp_path / "a.bin"
+    f.write_bytes(b"abc")
+    memo = HashMemo(tmp_path / "memo.json")
+    first = memo.sha256(f)
+    memo.save()
+    again = HashMemo(tmp_path / "memo.json")
+    assert again.sha256(f) == first and not again._dirty  # served from the memo
+    f.write_bytes(b"abd")  # same size; a new mtime
+    st = os.stat(f)
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert again.sha256(f) == file_sha256(f) != first
+
+
+def test_damaged_memo_is_ignored(tmp_path):
+    from profy.features._cache import HashMemo
+
+    (tmp_path / "memo.json").write_text("{not json")
+    f = tmp_path / "a.bin"
+    f.write_bytes(b"abc")
+    assert HashMemo(tmp_path / "memo.json").sha256(f) == file_sha256(f)

@@ -173,3 +173,19 @@ def test_legacy_fit_on_all_takes_is_caught(featured, tmp_path):
     with pytest.raises(LeakageError, match="held-out"):
         stats.check_fitted_on(part[part.role == "train"].sample_id,
                               held_out=part[part.role != "train"].sample_id)
+
+
+def test_changed_input_file_recomputes_only_that_take(featured, tmp_path):
+    manifest, run = featured
+    root = tmp_path / "corpus"
+    shutil.copytree(manifest.root, root)
+    cache = tmp_path / "cache"
+    shutil.copytree(run.cache_dir, cache)
+    csv_path = root / manifest.table["sensor_path"][1].as_py()
+    lines = csv_path.read_text().splitlines()
+    cells = lines[5].split(",")
+    cells[-1] = "0.01234"  # one key cell of one row changes (not the timestamp)
+    lines[5] = ",".join(cells)
+    csv_path.write_text("\n".join(lines) + "\n")
+    rerun = compute_features(root, manifest.table, tmp_path / "out", cache_dir=cache)
+    assert (rerun.cache.hits, rerun.cache.misses) == (run.n_takes - 1, 1)
