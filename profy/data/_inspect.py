@@ -98,7 +98,8 @@ def report_from_manifest(manifest: Manifest) -> CorpusReport:
         report.notes.append(f"{report.untagged_rows} untagged rater row(s) skipped "
                             f"({report.untagged_takes} take(s) with no tag at all)")
     if report.unlabelled_on_disk:
-        report.notes.append(f"{report.unlabelled_on_disk} take folder(s) on disk have no labels")
+        report.notes.append(f"{report.unlabelled_on_disk} take folder(s) on disk are not samples "
+                            "(untagged, or absent from the labels file)")
     return report
 
 
