@@ -90,6 +90,40 @@ def _print_feature_run(run, console) -> None:
         f"cache:         {run.cache_dir}")
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from profy.config import load_profile
+    from profy.training import train
+
+    overrides = []
+    if args.modes is not None:
+        overrides.append(f"train.modes=[{args.modes}]")
+    for key, value in (("n_folds", args.folds), ("epochs", args.epochs), ("seed", args.seed)):
+        if value is not None:
+            overrides.append(f"train.{key}={value}")
+    cfg = load_profile(args.config, [*overrides, *args.set])  # --set is applied last
+    console = _console()
+    result = train(cfg, args.data, args.out, cache_dir=args.cache, labels_path=args.labels,
+                   skip_bad=args.skip_bad, workers=args.workers, profile=str(args.config),
+                   progress=True, console=console)
+    _print_train_result(result, console)
+    return EXIT_OK
+
+
+def _print_train_result(result, console) -> None:
+    from rich.table import Table
+
+    table = Table(title="held-out macro F1 per mode (player-wise folds)")
+    for col, justify in (("mode", "left"), ("macro F1 mean ± std", "right"),
+                         ("per fold", "right"), ("seconds per fold", "right")):
+        table.add_column(col, justify=justify)
+    for row in result.table().itertuples():
+        table.add_row(row.mode, f"{row.macro_f1_mean:.3f} ± {row.macro_f1_std:.3f}",
+                      " / ".join(f"{v:.3f}" for v in row.per_fold),
+                      " / ".join(f"{v:.1f}" for v in row.seconds_per_fold))
+    console.print(table)
+    console.print(f"training: {result.seconds:.1f} s\nrun folder: {result.run_dir}")
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from profy._demo import run_demo
 
@@ -136,6 +170,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", type=Path, default=None,
                    help="reuse a manifest.parquet from `profy data prepare` (no re-read of CSVs)")
     p.set_defaults(func=_cmd_features)
+
+    p = sub.add_parser("train", help="cross-validate the modes on a corpus into a run folder")
+    p.add_argument("--config", required=True,
+                   help="profile name (mm-audiofix, sensor-v1, audio-v1, paper, "
+                        "legacy-20250925) or a YAML file")
+    p.add_argument("--data", required=True, type=Path, help="corpus root")
+    p.add_argument("--out", required=True, type=Path,
+                   help="runs folder; the run goes to OUT/experiment_YYYYMMDD_HHMMSS")
+    p.add_argument("--modes", default=None, help="comma-separated, e.g. sensor,multimodal")
+    p.add_argument("--folds", type=int, default=None, help="player-wise folds (train.n_folds)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value (repeatable), e.g. --set model.hidden=16")
+    p.add_argument("--cache", type=Path, default=None,
+                   help="feature cache (default: OUT/../cache)")
+    p.add_argument("--workers", type=int, default=2, help="feature processes (default: 2)")
+    p.add_argument("--labels", type=Path, default=None)
+    p.add_argument("--skip-bad", action="store_true",
+                   help="quarantine bad or missing takes into a report and go on")
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("demo", help="the main job end to end on the embedded synthetic corpus")
     p.add_argument("--out", type=Path, default=Path("demo"), help="output folder (default: demo)")

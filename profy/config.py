@@ -14,12 +14,15 @@ import json
 import math
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from profy.errors import ConfigError
 
-__all__ = ["FeatureConfig", "ModelConfig", "config_hash", "from_dict", "to_dict"]
+__all__ = ["FeatureConfig", "ModelConfig", "RunConfig", "TrainConfig", "config_hash", "from_dict",
+           "load_profile", "profile_dir", "to_dict"]
 
 _T = TypeVar("_T")
 
@@ -270,3 +273,175 @@ class ModelConfig:
         if name not in presets:
             raise ConfigError(f"unknown model preset {name!r}; valid: {', '.join(presets)}")
         return from_dict(cls, presets[name], where=f"model preset {name!r}")
+
+
+_MODES = ("sensor", "audio", "multimodal")  # profy.models.MODES (config stays torch-free)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How ``profy train`` fits and evaluates: cross-validation, optimizer, early stopping.
+
+    The defaults fit the demo: 3 modes x 3 player-wise folds of ~240 takes train on two
+    CPU cores in about two minutes. Two fields switch the pre-plan behaviour back on for
+    the ``legacy-20250925`` profile: ``checkpoint: last`` and ``norm_fit: all``.
+    """
+
+    # Few epochs: the demo model (~43k parameters) converges in ~10 passes over ~130
+    # training takes; early stopping usually ends a fold before the cap.
+    epochs: int = 15
+    batch_size: int = 16  # ~80 ms forward+backward multimodal on 2 CPU cores
+    lr: float = 3e-3  # AdamW; small model, few steps per epoch: a brisk rate
+    weight_decay: float = 1e-4  # light: dropout and early stopping do most regularising
+    # Epochs without a better val macro F1 (ties: lower val loss) before stopping; 4 lets
+    # a noisy val split (a few players) recover from one or two bad epochs.
+    patience: int = 4
+    seed: int = 0  # seeds folds, weights, shuffling, dropout, SpecAugment: same seed, same run
+    n_folds: int = 3  # player-wise outer folds (the plan's acceptance criteria assume 3)
+    val_fraction: float = 0.2  # share of each label's training players held for early stopping
+    modes: tuple[str, ...] = _MODES  # each mode trains its own model per fold
+    # ~55/45 pro/amateur players: "weighted_loss" scales cross-entropy by inverse class
+    # frequency of the fold's training takes; "sampler" draws batches class-balanced with
+    # replacement; "none" trains on the raw frequencies.
+    class_balance: str = "weighted_loss"
+    device: str = "auto"  # "auto": CUDA when present, else CPU
+    num_threads: int = 2  # torch CPU threads: fixed, because float sums depend on it
+    # Deterministic kernels (torch.use_deterministic_algorithms) so one seed gives one
+    # result on CPU; costs little at this size.
+    deterministic: bool = True
+    grad_clip: float = 1.0  # max gradient norm; 0 disables. Guards the first epochs of the gate
+    gate_log_fraction: float = 0.2  # the plan's Phase 2: gate outputs for ~20% of batches
+    # "best": keep the epoch with the best val macro F1 (deep copy). "last": LEGACY, the
+    # pre-plan bug that kept the final epoch's weights and called them best.
+    checkpoint: str = "best"
+    # "train": normalization fitted on each fold's train role only. "all": LEGACY leak,
+    # statistics fitted on every take, held-out ones included.
+    norm_fit: str = "train"
+    # SpecAugment time masking on training log-mels (width and count from
+    # features.spec_augment_*); off until benchmarked on the real corpus.
+    spec_augment: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "patience", "n_folds", "num_threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_folds < 2:
+            raise ConfigError(f"train.n_folds must be >= 2, got {self.n_folds}")
+        if self.lr <= 0 or self.weight_decay < 0 or self.grad_clip < 0:
+            raise ConfigError(f"train.lr must be > 0, weight_decay and grad_clip >= 0; got "
+                              f"{self.lr}, {self.weight_decay}, {self.grad_clip}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"train.val_fraction must be in (0, 1), got {self.val_fraction}")
+        if not 0.0 <= self.gate_log_fraction <= 1.0:
+            raise ConfigError(
+                f"train.gate_log_fraction must be in [0, 1], got {self.gate_log_fraction}")
+        bad = [m for m in self.modes if m not in _MODES]
+        if not self.modes or bad or len(set(self.modes)) != len(self.modes):
+            raise ConfigError(f"train.modes must be distinct values of {', '.join(_MODES)}; "
+                              f"got {list(self.modes)}")
+        choices = {"class_balance": ("weighted_loss", "sampler", "none"),
+                   "device": ("auto", "cpu", "cuda"), "checkpoint": ("best", "last"),
+                   "norm_fit": ("train", "all")}
+        for name, valid in choices.items():
+            if getattr(self, name) not in valid:
+                raise ConfigError(f"train.{name} must be one of {', '.join(valid)}; got "
+                                  f"{getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one ``profy train`` run depends on: features, model and training.
+
+    Profiles (``profy/configs/*.yaml``) list only the keys that differ from these
+    defaults; :func:`load_profile` applies them and ``--set`` overrides on top.
+    """
+
+    features: FeatureConfig = dataclasses.field(default_factory=FeatureConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.model.n_mels_in != self.features.n_mels:
+            raise ConfigError(f"model.n_mels_in ({self.model.n_mels_in}) must equal "
+                              f"features.n_mels ({self.features.n_mels})")
+        if self.train.spec_augment and self.features.spec_augment_time_mask < 1:
+            raise ConfigError("train.spec_augment needs features.spec_augment_time_mask >= 1 "
+                              "(the largest mask width in frames)")
+
+    def to_yaml(self) -> str:
+        """The resolved config as YAML (every key), headed by its hash; loads back equal."""
+        import yaml
+
+        plain = json.loads(json.dumps(to_dict(self)))  # tuples -> lists for safe_dump
+        body = yaml.safe_dump(plain, sort_keys=False, default_flow_style=False)
+        return f"# profy run config, config_hash {config_hash(self)}\n{body}"
+
+
+def profile_dir() -> Path:
+    """Folder of the built-in profiles (``profy/configs``)."""
+    return Path(__file__).parent / "configs"
+
+
+def _resolve_profile(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"profile file {path} does not exist")
+        return path
+    if path.name != str(name_or_path) or not str(name_or_path):
+        raise ConfigError(f"{name_or_path!r} is neither a YAML file nor a profile name")
+    builtin = profile_dir() / f"{name_or_path}.yaml"
+    if not builtin.is_file():
+        names = sorted(p.stem for p in profile_dir().glob("*.yaml"))
+        raise ConfigError(f"unknown profile {str(name_or_path)!r}; built-in profiles: "
+                          f"{', '.join(names)} (or pass a path to a .yaml file)")
+    return builtin
+
+
+def load_profile(name_or_path: str | Path | None = None, overrides: Sequence[str] = ()
+                 ) -> RunConfig:
+    """Build a :class:`RunConfig` from a profile and ``section.key=value`` overrides.
+
+    Args:
+        name_or_path: a built-in profile name (``mm-audiofix``, ``legacy-20250925``, ...),
+            a path to a YAML file, or ``None`` for the defaults.
+        overrides: ``"model.hidden=16"``-style strings applied in order after the profile;
+            each value is parsed with ``yaml.safe_load`` (``16`` is an int, ``[a, b]`` a list).
+
+    Raises:
+        ConfigError: an unknown profile, unreadable YAML, an unknown section or key (named),
+            a malformed override, or a value of the wrong type.
+    """
+    import yaml
+
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if name_or_path is not None:
+        path = _resolve_profile(name_or_path)
+        source = f"profile {path}"
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: not readable as YAML ({exc})") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections, got {loaded!r}")
+        data = {k: dict(v) if isinstance(v, dict) else v for k, v in (loaded or {}).items()}
+    for item in overrides:
+        key, sep, raw = str(item).partition("=")
+        parts = key.strip().split(".")
+        if not sep or len(parts) != 2 or not all(parts):
+            raise ConfigError(f"override {item!r} must look like section.key=value, "
+                              f"e.g. model.hidden=16")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item!r}: value is not valid YAML ({exc})") from None
+        section = data.setdefault(parts[0], {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"{source}: section {parts[0]!r} must be a mapping")
+        section[parts[1]] = value
+    try:
+        return from_dict(RunConfig, data)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}{' with --set overrides' if overrides else ''}: {exc}"
+                          ) from None

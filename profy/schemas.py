@@ -19,12 +19,17 @@ import pyarrow as pa
 
 __all__ = [
     "AUDIO_STATS_SCHEMA",
+    "EPOCHS_SCHEMA",
     "FEATURE_INDEX_SCHEMA",
+    "GATE_LOG_SCHEMA",
     "LABELS",
     "LABEL_COLUMNS",
     "MANIFEST_SCHEMA",
+    "MODALITY_WEIGHTS_SCHEMA",
+    "MODES",
     "PIECE_KINDS",
     "PIECES",
+    "PREDICTIONS_SCHEMA",
     "QUALITY_FIELDS",
     "RANGES",
     "ROLES",
@@ -123,3 +128,69 @@ RANGES: dict[str, dict[str, object]] = {
                     "nonsilent_ratio": (0.0, 1.0), "clipping_ratio": (0.0, 1.0),
                     "peak": (0.0, None), "finite": (True,)},
 }
+
+# --- training run artifacts (written by ``profy.training``) -------------------------------
+
+MODES = ("sensor", "audio", "multimodal")  # one model per mode and fold
+
+PREDICTIONS_SCHEMA = pa.schema([
+    pa.field("mode", pa.string(), nullable=False),         # sensor | audio | multimodal
+    pa.field("fold", pa.int32(), nullable=False),
+    pa.field("sample_id", pa.string(), nullable=False),    # a held-out (role test) take
+    pa.field("label", pa.int32(), nullable=False),         # 0 amateur, 1 pro (LABELS index)
+    pa.field("probability", pa.float64(), nullable=False),  # P(pro) from the kept weights
+    pa.field("prediction", pa.int32(), nullable=False),    # argmax class: 0 or 1
+], metadata={"profy_artifact": "predictions", "schema_version": SCHEMA_VERSION})
+
+# Fusion weights of every held-out take of the multimodal mode, with the audio-quality
+# vector the gate read and the temperature it applied.
+MODALITY_WEIGHTS_SCHEMA = pa.schema([
+    pa.field("fold", pa.int32(), nullable=False),
+    pa.field("sample_id", pa.string(), nullable=False),
+    pa.field("sensor_weight", pa.float64(), nullable=False),
+    pa.field("audio_weight", pa.float64(), nullable=False),
+    *[pa.field(name, pa.float64(), nullable=False) for name in QUALITY_FIELDS],
+    pa.field("gate_temperature", pa.float64(), nullable=False),
+    pa.field("correct", pa.bool_(), nullable=False),       # prediction == label
+], metadata={"profy_artifact": "modality_weights", "schema_version": SCHEMA_VERSION})
+
+# Gate outputs in training (multimodal), for a sampled ~20% of batches; one row per take.
+GATE_LOG_SCHEMA = pa.schema([
+    pa.field("epoch", pa.int32(), nullable=False),         # 1-based
+    pa.field("batch", pa.int32(), nullable=False),         # 0-based within the epoch
+    pa.field("fold", pa.int32(), nullable=False),
+    pa.field("sample_id", pa.string(), nullable=False),
+    pa.field("sensor_weight", pa.float64(), nullable=False),
+    pa.field("audio_weight", pa.float64(), nullable=False),
+    *[pa.field(name, pa.float64(), nullable=False) for name in QUALITY_FIELDS],
+    pa.field("temperature", pa.float64(), nullable=False),
+], metadata={"profy_artifact": "gate_log", "schema_version": SCHEMA_VERSION})
+
+# Epoch history of every mode and fold. ``best`` marks the epoch whose weights were kept
+# (the checkpoint); a gate flags a kept last epoch while an earlier one scored higher.
+EPOCHS_SCHEMA = pa.schema([
+    pa.field("mode", pa.string(), nullable=False),
+    pa.field("fold", pa.int32(), nullable=False),
+    pa.field("epoch", pa.int32(), nullable=False),         # 1-based
+    pa.field("train_loss", pa.float64(), nullable=False),  # mean training loss of the epoch
+    pa.field("val_loss", pa.float64(), nullable=False),    # unweighted cross-entropy on val
+    pa.field("val_macro_f1", pa.float64(), nullable=False),  # early-stopping criterion
+    pa.field("val_accuracy", pa.float64(), nullable=False),
+    pa.field("seconds", pa.float64(), nullable=False),     # wall time of the epoch
+    pa.field("best", pa.bool_(), nullable=False),          # this epoch's weights were kept
+], metadata={"profy_artifact": "epochs", "schema_version": SCHEMA_VERSION})
+
+_QUALITY_RANGES: dict[str, object] = {"nonsilent_ratio": (0.0, 1.0), "clipping_ratio": (0.0, 1.0)}
+RANGES.update({
+    "predictions": {"mode": MODES, "fold": (0, None), "label": (0, 1), "probability": (0.0, 1.0),
+                    "prediction": (0, 1)},
+    "modality_weights": {"fold": (0, None), "sensor_weight": (0.0, 1.0),
+                         "audio_weight": (0.0, 1.0), "gate_temperature": (1.0, None),
+                         **_QUALITY_RANGES},
+    "gate_log": {"epoch": (1, None), "batch": (0, None), "fold": (0, None),
+                 "sensor_weight": (0.0, 1.0), "audio_weight": (0.0, 1.0),
+                 "temperature": (1.0, None), **_QUALITY_RANGES},
+    "epochs": {"mode": MODES, "fold": (0, None), "epoch": (1, None), "train_loss": (0.0, None),
+               "val_loss": (0.0, None), "val_macro_f1": (0.0, 1.0), "val_accuracy": (0.0, 1.0),
+               "seconds": (0.0, None)},
+})

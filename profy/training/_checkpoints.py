@@ -1,0 +1,234 @@
+"""Checkpoints in safetensors (no code runs on load) and the semantic-tag registry.
+
+A checkpoint describes itself: its safetensors metadata (string to string) carries the
+resolved run config, the mode and fold, the kept epoch's metrics and the model summary
+as JSON strings, so a file alone is enough to rebuild and audit the model. Loading
+reads tensors and JSON only; nothing is unpickled.
+
+Tags (``sensor-v1``, ``mm-audiofix``, ...) name released checkpoints in a JSON registry:
+a tag resolves to a run folder, a mode, a fold set and the SHA-256 of every file, which
+:func:`resolve_tag` re-verifies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from profy._io import atomic_write_bytes, atomic_write_json
+from profy.config import RunConfig, config_hash, from_dict, to_dict
+from profy.errors import ConfigError, MalformedFileError, MissingInputError
+from profy.features import file_sha256
+
+__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "TagEntry", "checkpoint_name", "list_tags",
+           "load_checkpoint", "register_tag", "resolve_tag", "save_checkpoint"]
+
+CHECKPOINT_FORMAT = "profy-checkpoint/1"
+_TAG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_REGISTRY_VERSION = 1
+
+
+def checkpoint_name(mode: str, fold: int) -> str:
+    """File name of one mode's fold checkpoint inside ``checkpoints/``."""
+    return f"{mode}_fold{fold}.safetensors"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded checkpoint: weights plus the provenance stored beside them."""
+
+    state_dict: dict[str, Tensor]
+    config: RunConfig
+    mode: str
+    fold: int
+    metrics: dict[str, Any]
+    summary: dict[str, Any]
+    path: Path
+
+    def build_model(self) -> torch.nn.Module:
+        """A ``UnifiedAttentionModel`` with these weights, in eval mode."""
+        from profy.models import UnifiedAttentionModel
+
+        model = UnifiedAttentionModel(self.config.model, self.mode)
+        model.load_state_dict(self.state_dict)
+        return model.eval()
+
+
+def save_checkpoint(path: str | Path, state_dict: dict[str, Tensor], *, config: RunConfig,
+                    mode: str, fold: int, metrics: dict[str, Any],
+                    summary: dict[str, Any] | None = None) -> Path:
+    """Write ``state_dict`` and its provenance to ``path`` atomically (safetensors).
+
+    Args:
+        path: target file, ``checkpoints/<mode>_fold<K>.safetensors`` in a run.
+        state_dict: the weights to keep (moved to CPU, made contiguous).
+        config: the run's resolved config (stored as JSON, with its hash).
+        mode, fold: which model this is.
+        metrics: JSON-ready numbers, e.g. kept epoch and its val/test scores.
+        summary: ``model.summary()``.
+    """
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+    metadata = {
+        "format": CHECKPOINT_FORMAT, "mode": mode, "fold": str(int(fold)),
+        "config": json.dumps(to_dict(config), sort_keys=True),
+        "config_hash": config_hash(config),
+        "metrics": json.dumps(metrics, sort_keys=True, allow_nan=False),
+        "model_summary": json.dumps(summary or {}, sort_keys=True),
+    }
+    return atomic_write_bytes(path, save(tensors, metadata=metadata))
+
+
+def load_checkpoint(path: str | Path, *, map_location: str = "cpu") -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint` (safetensors only, no pickle).
+
+    Raises:
+        MissingInputError: no such file.
+        MalformedFileError: not a safetensors file, another format, or metadata whose
+            config does not match its recorded hash.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(path, "checkpoint file does not exist")
+    try:
+        with safe_open(str(path), framework="pt", device=map_location) as handle:
+            meta = handle.metadata() or {}
+            state = {k: handle.get_tensor(k) for k in handle.keys()}
+    except Exception as exc:  # safetensors raises several types for a bad file
+        raise MalformedFileError(path, f"not a readable safetensors file ({exc})") from None
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise MalformedFileError(path, f"format {meta.get('format')!r}, expected "
+                                       f"{CHECKPOINT_FORMAT!r}")
+    try:
+        config = from_dict(RunConfig, json.loads(meta["config"]), where=f"{path.name} config")
+        metrics, summary = json.loads(meta["metrics"]), json.loads(meta["model_summary"])
+        fold = int(meta["fold"])
+        mode = meta["mode"]
+    except (KeyError, ValueError) as exc:
+        raise MalformedFileError(path, f"checkpoint metadata is incomplete or invalid ({exc})"
+                                 ) from None
+    if config_hash(config) != meta.get("config_hash"):
+        raise MalformedFileError(path, "stored config does not match its config_hash")
+    return Checkpoint(state_dict=state, config=config, mode=mode, fold=fold, metrics=metrics,
+                      summary=summary, path=path)
+
+
+@dataclass(frozen=True)
+class TagEntry:
+    """What a semantic tag names: a run, a mode, its folds and the files' hashes."""
+
+    tag: str
+    run_dir: Path
+    mode: str
+    folds: tuple[int, ...]
+    files: dict[str, str]  # path relative to run_dir -> sha256
+    config_hash: str
+    created_at: str
+
+    def checkpoint_paths(self) -> list[Path]:
+        """Absolute paths of the tagged checkpoints, fold order."""
+        return [self.run_dir / "checkpoints" / checkpoint_name(self.mode, k) for k in self.folds]
+
+
+def _read_registry(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {"version": _REGISTRY_VERSION, "tags": {}}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedFileError(path, f"tag registry is not readable JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("version") != _REGISTRY_VERSION \
+            or not isinstance(data.get("tags"), dict):
+        raise MalformedFileError(path, f"not a version-{_REGISTRY_VERSION} tag registry")
+    return data
+
+
+def register_tag(registry: str | Path, tag: str, run_dir: str | Path, *, mode: str,
+                 folds: tuple[int, ...] | None = None, replace: bool = False) -> TagEntry:
+    """Name ``mode``'s checkpoints of ``run_dir`` with ``tag`` in the registry file.
+
+    Args:
+        registry: the registry JSON (created if absent, rewritten atomically).
+        tag: lowercase letters, digits, ``.``, ``_``, ``-`` (e.g. ``mm-audiofix``).
+        run_dir: a finished run folder.
+        mode: which mode's checkpoints.
+        folds: which folds. (Default: every ``checkpoints/<mode>_fold*.safetensors``)
+        replace: allow moving an existing tag. (Default: ``False``)
+
+    Raises:
+        ConfigError: a bad tag name, or an existing tag without ``replace``.
+        MissingInputError: a checkpoint is missing.
+    """
+    if not _TAG_RE.match(tag):
+        raise ConfigError(f"tag {tag!r} must match {_TAG_RE.pattern}")
+    registry, run_dir = Path(registry), Path(run_dir).resolve()
+    data = _read_registry(registry)
+    if tag in data["tags"] and not replace:
+        raise ConfigError(f"tag {tag!r} already names {data['tags'][tag]['run']}; "
+                          "pass replace=True to move it")
+    if folds is None:
+        found = sorted((run_dir / "checkpoints").glob(f"{mode}_fold*.safetensors"))
+        folds = tuple(sorted(int(p.stem.rsplit("fold", 1)[1]) for p in found))
+    if not folds:
+        raise MissingInputError(run_dir / "checkpoints", f"no {mode} checkpoint to tag")
+    files, hashes = {}, set()
+    for fold in folds:
+        rel = f"checkpoints/{checkpoint_name(mode, fold)}"
+        ckpt = load_checkpoint(run_dir / rel)
+        files[rel] = file_sha256(run_dir / rel)
+        hashes.add(config_hash(ckpt.config))
+    config_file = run_dir / "config.yaml"
+    if config_file.is_file():
+        files["config.yaml"] = file_sha256(config_file)
+    entry = {"run": str(run_dir), "mode": mode, "folds": list(folds), "files": files,
+             "config_hash": sorted(hashes)[0] if len(hashes) == 1 else "mixed",
+             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    data["tags"][tag] = entry
+    atomic_write_json(registry, data)
+    return _entry(tag, entry)
+
+
+def _entry(tag: str, raw: dict[str, Any]) -> TagEntry:
+    return TagEntry(tag=tag, run_dir=Path(raw["run"]), mode=raw["mode"],
+                    folds=tuple(raw["folds"]), files=dict(raw["files"]),
+                    config_hash=raw["config_hash"], created_at=raw["created_at"])
+
+
+def resolve_tag(registry: str | Path, tag: str, *, verify: bool = True) -> TagEntry:
+    """Look ``tag`` up; with ``verify``, re-hash every file it names.
+
+    Raises:
+        ConfigError: unknown tag (the known ones are listed).
+        MalformedFileError: a tagged file changed since it was tagged.
+        MissingInputError: a tagged file is gone.
+    """
+    registry = Path(registry)
+    tags = _read_registry(registry)["tags"]
+    if tag not in tags:
+        raise ConfigError(f"unknown tag {tag!r} in {registry}; known: "
+                          f"{', '.join(sorted(tags)) or '(none)'}")
+    entry = _entry(tag, tags[tag])
+    if verify:
+        for rel, digest in entry.files.items():
+            path = entry.run_dir / rel
+            if not path.is_file():
+                raise MissingInputError(path, f"file of tag {tag!r} is gone")
+            if file_sha256(path) != digest:
+                raise MalformedFileError(path, f"changed since it was tagged {tag!r}")
+    return entry
+
+
+def list_tags(registry: str | Path) -> list[TagEntry]:
+    """Every tag in the registry, sorted by name (an absent registry has none)."""
+    tags = _read_registry(Path(registry))["tags"]
+    return [_entry(t, tags[t]) for t in sorted(tags)]
