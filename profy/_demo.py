@@ -1,7 +1,7 @@
 """``make demo`` / ``profy demo``: the main job end to end on the synthetic corpus.
 
 Each stage is timed; the breakdown and every output path are printed at the end.
-Stages that later issues add (features, training, export, gates) slot in here.
+Stages that later issues add (export, gates, report) slot in here.
 """
 
 from __future__ import annotations
@@ -14,19 +14,26 @@ from typing import Any
 __all__ = ["run_demo"]
 
 
-def run_demo(out: str | Path, *, size: str = "small", seed: int = 0,
-             console: Any = None) -> dict[str, float]:
-    """Run synth -> inspect -> prepare -> features -> norm stats into ``out``; seconds per stage."""
+def run_demo(out: str | Path, *, size: str = "small", seed: int = 0, profile: str = "mm-audiofix",
+             overrides: tuple[str, ...] = (), console: Any = None) -> dict[str, float]:
+    """Run synth -> inspect -> features -> cross-validated training into ``out``.
+
+    Returns:
+        Seconds per stage.
+    """
     from rich.console import Console
     from rich.table import Table
 
+    from profy.cli import _print_train_result
+    from profy.config import load_profile
     from profy.data import (
         build_manifest,
-        prepare_corpus,
         render_report,
         report_from_manifest,
         synthesize_corpus,
     )
+    from profy.features import compute_features
+    from profy.training import train
 
     console = console or Console(highlight=False, soft_wrap=True)
     out = Path(out)
@@ -44,31 +51,27 @@ def run_demo(out: str | Path, *, size: str = "small", seed: int = 0,
     summary = stage("synth", lambda: synthesize_corpus(corpus, size=size, seed=seed,
                                                        progress=True))
     outputs["corpus"] = Path(summary.out_dir).resolve()
-    # Read and check every take once; the report and the prepared outputs share it.
+    # Read and check every take once; the report and the features share it.
     manifest = stage("read + inspect", lambda: build_manifest(corpus, skip_bad=True,
                                                               progress=True))
     render_report(report_from_manifest(manifest), console)
-    prepared = stage("prepare", lambda: prepare_corpus(corpus, out, seed=seed,
-                                                       manifest=manifest))
-    outputs["manifest"] = prepared.manifest_path
-    outputs["splits"] = prepared.splits_path
 
-    import pyarrow.parquet as pq
-
-    from profy.features import FeatureStore, compute_features, fit_fold_norm_stats
-
+    cache = out / "cache"
     run = stage("features", lambda: compute_features(corpus, manifest.table, out / "features",
-                                                     cache_dir=out / "cache", workers=2,
-                                                     progress=True))
+                                                     cache_dir=cache, workers=2, progress=True))
     console.print(f"{run.n_takes} takes: {run.takes_per_s:.1f} takes/s, "
                   f"{run.audio_s_per_s:.0f} s of audio per second (cache: {run.cache.hits} hits, "
                   f"{run.cache.misses} misses, {run.cache.rejected} rejected)")
     outputs["audio stats"] = run.audio_stats_path
     outputs["features"] = run.index_path
-    splits = pq.read_table(prepared.splits_path).to_pandas()
-    norm = stage("norm stats", lambda: fit_fold_norm_stats(FeatureStore(run.index_path), splits,
-                                                           out / "features"))
-    outputs["norm stats"] = Path(norm[0]).parent.resolve()
+
+    # Training reads the same cache: every take is a hit, no feature is computed twice.
+    cfg = load_profile(profile, [f"train.seed={seed}", *overrides])
+    result = stage("train", lambda: train(cfg, corpus, out / "runs", cache_dir=cache, workers=2,
+                                          profile=profile, progress=True, console=console))
+    _print_train_result(result, console)
+    outputs["run folder"] = result.run_dir
+    outputs["results"] = result.run_dir / "complete_results.json"
 
     breakdown = Table(title="demo stages")
     breakdown.add_column("stage")
