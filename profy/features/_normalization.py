@@ -337,15 +337,9 @@ def apply_global_norm(logmel: Any, mask: Any, stats: NormStats, *,
     Raises:
         FeatureError: the stats come from another feature config or channel count.
     """
-    check_config_hash(stats, feature_config_hash)
-    x = torch.as_tensor(logmel, dtype=torch.float32)
-    if x.dim() < 2 or x.shape[-2] != len(stats.audio_mean):
-        raise FeatureError(f"log-mel has shape {tuple(x.shape)}; the stats have "
-                           f"{len(stats.audio_mean)} mel channels")
-    mean = torch.tensor(stats.audio_mean, dtype=torch.float32, device=x.device)
-    std = torch.tensor(stats.audio_std, dtype=torch.float32, device=x.device)
-    return F.normalize(x, torch.as_tensor(mask, dtype=torch.bool, device=x.device), mean, std,
-                       channel_dim=-2)
+    return _apply(logmel, mask, stats.audio_mean, stats.audio_std, channel_dim=-2,
+                  what="log-mel", unit="mel channels", stats=stats,
+                  feature_config_hash=feature_config_hash)
 
 
 def apply_sensor_norm(sensor: Any, mask: Any, stats: NormStats, *,
@@ -364,12 +358,19 @@ def apply_sensor_norm(sensor: Any, mask: Any, stats: NormStats, *,
     Raises:
         FeatureError: the stats come from another feature config, or the key count differs.
     """
+    return _apply(sensor, mask, stats.sensor_mean, stats.sensor_std, channel_dim=-1,
+                  what="sensor", unit="keys", stats=stats, feature_config_hash=feature_config_hash)
+
+
+def _apply(values: Any, mask: Any, mean: Any, std: Any, *, channel_dim: int, what: str,
+           unit: str, stats: NormStats, feature_config_hash: str) -> Tensor:
+    """Shared body of the two ``apply_*`` functions: check, then normalize valid frames."""
     check_config_hash(stats, feature_config_hash)
-    x = torch.as_tensor(sensor, dtype=torch.float32)
-    if x.dim() < 2 or x.shape[-1] != len(stats.sensor_mean):
-        raise FeatureError(f"sensor has shape {tuple(x.shape)}; the stats have "
-                           f"{len(stats.sensor_mean)} keys")
-    mean = torch.tensor(stats.sensor_mean, dtype=torch.float32, device=x.device)
-    std = torch.tensor(stats.sensor_std, dtype=torch.float32, device=x.device)
-    return F.normalize(x, torch.as_tensor(mask, dtype=torch.bool, device=x.device), mean, std,
-                       channel_dim=-1)
+    x = torch.as_tensor(values, dtype=torch.float32)
+    if x.dim() < 2 or x.shape[channel_dim] != len(mean):
+        raise FeatureError(f"{what} has shape {tuple(x.shape)}; the stats have "
+                           f"{len(mean)} {unit}")
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=x.device)
+    std_t = torch.tensor(std, dtype=torch.float32, device=x.device)
+    return F.normalize(x, torch.as_tensor(mask, dtype=torch.bool, device=x.device), mean_t,
+                       std_t, channel_dim=channel_dim)
