@@ -5,6 +5,7 @@ import random
 from pathlib import Path
 
 import pytest
+from assertions import raises_naming
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,13 +30,7 @@ def _write(path: Path, rows: list[dict], columns=LABEL_COLUMNS) -> Path:
 
 
 def _error(path: Path, *words: str) -> str:
-    with pytest.raises(LabelsError) as info:
-        read_labels(path)
-    text = str(info.value)
-    assert path.name in text, text
-    for word in words:
-        assert word.lower() in text.lower(), text
-    return text
+    return raises_naming(LabelsError, path, *words, call=read_labels)
 
 
 def test_dedup_basic(tmp_path):

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from assertions import raises_naming
 
 from profy.data._paths import audio_path, sensor_path, take_dir
 from profy.data._readers import audio_info, read_audio, read_sensor
@@ -35,14 +36,7 @@ def _write_wav(path: Path, frames: int = 4410, subtype: str = "FLOAT", fmt: str 
     return data
 
 
-def _raises(exc_type, path: Path, *words: str, call):
-    with pytest.raises(exc_type) as info:
-        call(path)
-    text = str(info.value)
-    assert path.name in text, text
-    for word in words:
-        assert word.lower() in text.lower(), text
-    return text
+_raises = raises_naming
 
 
 # ----------------------------------------------------------------------------- sensor
