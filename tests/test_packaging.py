@@ -54,3 +54,21 @@ def test_profy_data_layer_is_torch_free():
     """)
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout
+
+
+@pytest.mark.slow
+def test_guardrails_extra_resolves_without_torch(tmp_path):
+    """`pip install .[guardrails]` must never pull torch (a slim gate container relies on it)."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    report = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+         "--disable-pip-version-check", "--report", str(report), f"{root}[guardrails]"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    names = {item["metadata"]["name"].lower() for item in json.loads(report.read_text())["install"]}
+    assert {"onnxruntime", "pyarrow", "profy"} <= names
+    assert not {n for n in names if n.startswith(("torch", "nvidia-", "triton"))}, names
