@@ -15,6 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# mkstemp creates 0600 files; artifacts must get the usual umask-based mode so another
+# user (a guardrails container, a CI job) can read a run folder. Read the umask once.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
+
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text",
            "write_parquet_atomic"]
 
@@ -35,6 +41,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         # fsync so a crash right after the rename cannot expose an empty file.
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
