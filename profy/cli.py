@@ -92,8 +92,25 @@ def _print_feature_run(run, console) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from profy.config import load_profile
-    from profy.training import train
+    from profy.errors import ConfigError
+    from profy.training import resume, train
 
+    console = _console()
+    if args.resume is not None:
+        given = [f for f, v in (("--config", args.config), ("--data", args.data),
+                                ("--only-fold", args.only_fold), ("--run-dir", args.run_dir),
+                                ("--modes", args.modes), ("--folds", args.folds),
+                                ("--epochs", args.epochs), ("--seed", args.seed),
+                                ("--set", args.set or None)) if v is not None]
+        if given:
+            raise ConfigError(f"--resume continues the run with its own config.yaml, splits "
+                              f"and features; drop {', '.join(given)}")
+        result = resume(args.resume, progress=True, console=console)
+        _print_train_result(result, console)
+        return EXIT_OK
+    if args.config is None or args.data is None or (args.out is None and args.run_dir is None):
+        raise ConfigError("profy train needs --config, --data and --out (or --run-dir); "
+                          "or --resume RUN")
     overrides = []
     if args.modes is not None:
         overrides.append(f"train.modes=[{args.modes}]")
@@ -101,11 +118,91 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if value is not None:
             overrides.append(f"train.{key}={value}")
     cfg = load_profile(args.config, [*overrides, *args.set])  # --set is applied last
-    console = _console()
     result = train(cfg, args.data, args.out, cache_dir=args.cache, labels_path=args.labels,
                    skip_bad=args.skip_bad, workers=args.workers, profile=str(args.config),
-                   progress=True, console=console)
+                   progress=True, console=console, run_dir=args.run_dir,
+                   only_fold=args.only_fold)
     _print_train_result(result, console)
+    if args.only_fold is not None:
+        console.print(f"fold {args.only_fold} done; once every fold is in: "
+                      f"profy collect {result.run_dir}")
+    return EXIT_OK
+
+
+def _cmd_collect(args: argparse.Namespace) -> int:
+    from profy.training import collect
+
+    obj = collect(args.run)
+    console = _console()
+    for mode, part in obj["modes"].items():
+        console.print(f"{mode:>10}: macro F1 {part['mean']['macro_f1']:.3f} ± "
+                      f"{part['std']['macro_f1']:.3f}")
+    console.print(f"results: {Path(args.run).resolve() / 'complete_results.json'}")
+    return EXIT_OK
+
+
+def _registry(args: argparse.Namespace, run: Path | None = None) -> Path:
+    """--registry, else RUNS/tags.json (the run's parent folder, or --runs)."""
+    if args.registry is not None:
+        return args.registry
+    return (run.resolve().parent if run is not None else args.runs) / "tags.json"
+
+
+def _cmd_tag(args: argparse.Namespace) -> int:
+    from profy.training import register_tag
+
+    folds = None if args.folds is None else tuple(int(k) for k in args.folds.split(","))
+    registry = _registry(args, args.run)
+    entry = register_tag(registry, args.tag, args.run, mode=args.mode, folds=folds,
+                         replace=args.replace)
+    _console().print(f"tag {entry.tag} -> {entry.run_dir} {entry.mode} folds "
+                     f"{','.join(map(str, entry.folds))} ({len(entry.files)} files hashed)\n"
+                     f"registry: {registry.resolve()}")
+    return EXIT_OK
+
+
+def _cmd_tags(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from profy.training import list_tags, resolve_tag
+
+    registry = _registry(args)
+    if args.resolve is not None:
+        entry = resolve_tag(registry, args.resolve, verify=True)  # changed file -> exit 2
+        print(json.dumps({"tag": entry.tag, "run": str(entry.run_dir), "mode": entry.mode,
+                          "folds": list(entry.folds), "config_hash": entry.config_hash,
+                          "checkpoints": [str(p) for p in entry.checkpoint_paths()]},
+                         indent=2))
+        return EXIT_OK
+    table = Table(title=f"tags in {registry}")
+    for col in ("tag", "mode", "folds", "config hash", "created", "run", "files"):
+        table.add_column(col)
+    bad = 0
+    for entry in list_tags(registry):
+        status = "-"
+        if args.verify:
+            try:
+                resolve_tag(registry, entry.tag, verify=True)
+                status = "ok"
+            except ProfyError as exc:
+                status, bad = f"CHANGED: {exc}", bad + 1
+        table.add_row(entry.tag, entry.mode, ",".join(map(str, entry.folds)),
+                      entry.config_hash[:12], entry.created_at, str(entry.run_dir), status)
+    _console().print(table)
+    return EXIT_PROBLEMS if bad else EXIT_OK
+
+
+def _cmd_ablate(args: argparse.Namespace) -> int:
+    from profy.training import ablate
+
+    result = ablate(args.data, args.out, fold=args.fold, profile=args.config,
+                    epochs=args.epochs, overrides=args.set, cache_dir=args.cache,
+                    labels_path=args.labels, workers=args.workers, progress=True,
+                    console=_console())
+    console = _console()
+    console.print(result.markdown_path.read_text(encoding="utf-8"))
+    console.print(f"ablation: {result.json_path}\ntable:    {result.markdown_path}\n"
+                  f"({result.seconds:.1f} s)")
     return EXIT_OK
 
 
@@ -172,11 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_features)
 
     p = sub.add_parser("train", help="cross-validate the modes on a corpus into a run folder")
-    p.add_argument("--config", required=True,
+    p.add_argument("--config", default=None,
                    help="profile name (mm-audiofix, sensor-v1, audio-v1, paper, "
                         "legacy-20250925) or a YAML file")
-    p.add_argument("--data", required=True, type=Path, help="corpus root")
-    p.add_argument("--out", required=True, type=Path,
+    p.add_argument("--data", default=None, type=Path, help="corpus root")
+    p.add_argument("--out", default=None, type=Path,
                    help="runs folder; the run goes to OUT/experiment_YYYYMMDD_HHMMSS")
     p.add_argument("--modes", default=None, help="comma-separated, e.g. sensor,multimodal")
     p.add_argument("--folds", type=int, default=None, help="player-wise folds (train.n_folds)")
@@ -190,7 +287,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", type=Path, default=None)
     p.add_argument("--skip-bad", action="store_true",
                    help="quarantine bad or missing takes into a report and go on")
+    p.add_argument("--resume", type=Path, default=None, metavar="RUN",
+                   help="finish an interrupted run from its own config, splits and features, "
+                        "keeping finished (mode, fold) shards")
+    p.add_argument("--only-fold", type=int, default=None, metavar="K",
+                   help="train only fold K (all modes); merge with `profy collect`")
+    p.add_argument("--run-dir", type=Path, default=None, metavar="DIR",
+                   help="run folder shared by --only-fold jobs (created on first use; "
+                        "another config or other splits are refused)")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("collect", help="merge a run's fold shards into complete_results.json")
+    p.add_argument("run", type=Path, help="run folder")
+    p.set_defaults(func=_cmd_collect)
+
+    p = sub.add_parser("tag", help="name a run's checkpoints of one mode with a semantic tag")
+    p.add_argument("run", type=Path, help="finished run folder")
+    p.add_argument("--mode", required=True, help="sensor | audio | multimodal")
+    p.add_argument("--tag", required=True, help="e.g. mm-audiofix")
+    p.add_argument("--registry", type=Path, default=None,
+                   help="tag registry (default: RUN/../tags.json, i.e. the runs folder)")
+    p.add_argument("--folds", default=None, help="comma-separated (default: all)")
+    p.add_argument("--replace", action="store_true", help="move an existing tag")
+    p.set_defaults(func=_cmd_tag)
+
+    p = sub.add_parser("tags", help="list the semantic tags of a registry")
+    p.add_argument("--registry", type=Path, default=None,
+                   help="tag registry (default: RUNS/tags.json)")
+    p.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder (default: runs)")
+    p.add_argument("--verify", action="store_true",
+                   help="re-hash every tagged file (exit 1 if any changed)")
+    p.add_argument("--resolve", default=None, metavar="TAG",
+                   help="print one tag's files after re-hashing them (exit 2 if changed)")
+    p.set_defaults(func=_cmd_tags)
+
+    p = sub.add_parser("ablate", help="CNN vs CNN+TCN x SpecAugment off/on on one fold")
+    p.add_argument("--data", required=True, type=Path, help="corpus root")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--fold", required=True, type=int, help="the fold to train and score")
+    p.add_argument("--config", default="mm-audiofix", help="base profile (default: mm-audiofix)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--cache", type=Path, default=None, help="feature cache (default: OUT/cache)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--labels", type=Path, default=None)
+    p.set_defaults(func=_cmd_ablate)
 
     p = sub.add_parser("demo", help="the main job end to end on the embedded synthetic corpus")
     p.add_argument("--out", type=Path, default=Path("demo"), help="output folder (default: demo)")

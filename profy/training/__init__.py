@@ -13,6 +13,7 @@ safetensors files with their config and metrics (:func:`load_checkpoint`), named
 semantic tags in a registry (:func:`register_tag`, :func:`resolve_tag`).
 """
 
+from profy.training._ablate import ablate
 from profy.training._checkpoints import (
     CHECKPOINT_FORMAT,
     Checkpoint,
@@ -33,8 +34,22 @@ from profy.training._data import (
     normalize_fold,
 )
 from profy.training._loop import EpochStats, FoldOutcome, Predictions, evaluate, predict, train_fold
-from profy.training._run import CVResult, FoldRun, create_run_dir, resolve_device, run_cv, train
-from profy.training._shards import collect_run, read_shard_result, shard_dir
+from profy.training._resume import (
+    RunFolder,
+    collect,
+    missing_shards,
+    open_run_dir,
+    resume,
+    train,
+)
+from profy.training._run import CVResult, FoldRun, create_run_dir, resolve_device, run_cv
+from profy.training._shards import (
+    claim_run_dir,
+    clean_temp_files,
+    collect_run,
+    read_shard_result,
+    shard_dir,
+)
 from profy.training._telemetry import (
     GateRecorder,
     RunLog,
@@ -57,7 +72,12 @@ __all__ = [
     "RunLog",
     "TagEntry",
     "batch_order",
+    "RunFolder",
+    "ablate",
     "checkpoint_name",
+    "claim_run_dir",
+    "clean_temp_files",
+    "collect",
     "class_weights",
     "collect_run",
     "create_run_dir",
@@ -67,13 +87,16 @@ __all__ = [
     "list_tags",
     "load_checkpoint",
     "load_corpus",
+    "missing_shards",
     "modality_weight_summary",
     "normalize_fold",
+    "open_run_dir",
     "predict",
     "read_shard_result",
     "register_tag",
     "resolve_device",
     "resolve_tag",
+    "resume",
     "run_cv",
     "save_checkpoint",
     "shard_dir",

@@ -1,6 +1,6 @@
 """Cross-validation over modes x folds into one run folder (DESIGN.md section 3).
 
-:func:`train` is ``profy train``: manifest and player-wise splits, cached features, then
+``profy train`` (:func:`profy.training.train`) makes splits and features, then calls
 :func:`run_cv`. :func:`run_cv` fits each fold's normalization on its ``train`` takes
 (``norm_stats/fold_K.json`` in the run folder), normalizes the fold's inputs once, and
 trains every mode on them; each (mode, fold) is seeded from ``(seed, mode, fold)`` alone,
@@ -14,9 +14,8 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
-import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from profy._io import atomic_write_bytes, atomic_write_text
+from profy._io import atomic_write_bytes
 from profy.config import RunConfig, config_hash, to_dict
 from profy.errors import ConfigError
 from profy.features import FeatureStore, NormStats, TimeMaskAugment, file_sha256
@@ -42,9 +41,18 @@ from profy.training import _telemetry as tel
 from profy.training._checkpoints import checkpoint_name, save_checkpoint
 from profy.training._data import FoldInputs, load_corpus, normalize_fold
 from profy.training._loop import EpochStats, predict, train_fold
-from profy.training._shards import collect_run, write_confusion, write_shard
+from profy.training._shards import (
+    claim_run_dir,
+    clean_temp_files,
+    collect_run,
+    read_shard_result,
+    select_folds,
+    shard_dir,
+    write_confusion,
+    write_shard,
+)
 
-__all__ = ["CVResult", "FoldRun", "create_run_dir", "resolve_device", "run_cv", "train"]
+__all__ = ["CVResult", "FoldRun", "create_run_dir", "resolve_device", "run_cv"]
 
 
 @dataclass(frozen=True)
@@ -230,6 +238,7 @@ def _train_one(cfg: RunConfig, run_dir: Path, mode: str, fold: int, parts: dict[
     write_shard(run_dir, mode, fold, tables=tables, result={
         **metrics, "seconds": outcome.seconds, "stopped_early": outcome.stopped_early,
         "n_train": n["train"], "n_val": n["val"], "n_test": n["test"], "seed": seed,
+        "config_hash": config_hash(cfg), "device": str(device),
         "checkpoint": str(ckpt.relative_to(run_dir)), "checkpoint_sha256": file_sha256(ckpt),
         "model_summary": summary})
     if outcome.kept_epoch != outcome.best_epoch:
@@ -246,10 +255,28 @@ def _train_one(cfg: RunConfig, run_dir: Path, mode: str, fold: int, parts: dict[
                    n_train=n["train"], n_val=n["val"], n_test=n["test"])
 
 
+def _finished(result: dict[str, Any]) -> FoldRun:
+    """A :class:`FoldRun` from a finished shard's ``result.json``."""
+    return FoldRun(mode=result["mode"], fold=int(result["fold"]),
+                   macro_f1=float(result["test_macro_f1"]),
+                   accuracy=float(result["test_accuracy"]), kept_epoch=int(result["kept_epoch"]),
+                   best_epoch=int(result["best_epoch"]), epochs_run=int(result["epochs_run"]),
+                   seconds=float(result["seconds"]), n_train=int(result["n_train"]),
+                   n_val=int(result["n_val"]), n_test=int(result["n_test"]))
+
+
 def run_cv(cfg: RunConfig, run_dir: str | Path, *, store: FeatureStore, splits: pd.DataFrame,
            audio_stats: str | Path | None = None, profile: str | None = None,
-           progress: bool = False, console: Any = None) -> CVResult:
+           progress: bool = False, console: Any = None, folds: Sequence[int] | None = None,
+           resume: bool = False) -> CVResult:
     """Train every mode on every fold into ``run_dir`` and write the run-level artifacts.
+
+    With ``resume`` (or ``folds``) the folder may already hold this run: its config and
+    splits must match (:func:`~profy.training._resume.claim_run_dir`), finished shards
+    are kept, not retrained, and ``.*.tmp`` leftovers of a killed process are removed.
+    With ``folds``, only those folds train (all modes), logged to
+    ``logs/training_fold<K...>.log``, and the run-level files are left to ``profy collect``
+    (``CVResult.results`` is then empty).
 
     Args:
         cfg: the resolved run config (its ``features`` must be the store's).
@@ -259,26 +286,35 @@ def run_cv(cfg: RunConfig, run_dir: str | Path, *, store: FeatureStore, splits: 
         audio_stats: ``audio_stats.parquet`` to copy into the run (and summarise in the log).
         profile: the profile name, recorded in the log and results.
         progress: show a rich progress bar per mode and fold.
+        folds: train only these folds (separate jobs sharing one run folder).
+        resume: continue a run in ``run_dir``, keeping its finished shards.
 
     Raises:
-        ConfigError: the splits have another number of folds than the config.
+        ConfigError: the splits have another number of folds than the config, or the
+            folder holds another config or other splits.
         FeatureError: features or normalization stats do not match the feature config.
         LeakageError: the splits, or train-only normalization stats, leak.
     """
-    from profy.data import write_splits
     from profy.features import fit_fold_norm_stats
 
     start = time.perf_counter()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     train_cfg = cfg.train
-    folds = sorted(int(k) for k in splits["fold"].unique())
-    if folds != list(range(train_cfg.n_folds)):
-        raise ConfigError(f"splits have folds {folds}, train.n_folds is {train_cfg.n_folds}")
-    atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
-    atomic_write_text(run_dir / "config_hash", config_hash(cfg) + "\n")
-    write_splits(splits, run_dir / "splits.parquet")
-    log = tel.RunLog(run_dir / "training.log")
+    all_folds = sorted(int(k) for k in splits["fold"].unique())
+    if all_folds != list(range(train_cfg.n_folds)):
+        raise ConfigError(f"splits have folds {all_folds}, train.n_folds is {train_cfg.n_folds}")
+    todo = select_folds(train_cfg.n_folds, folds)
+    shared = resume or folds is not None
+    if shared:
+        clean_temp_files(run_dir)
+    claim_run_dir(cfg, run_dir, splits)  # writes config and splits, or checks they match
+    log_path = run_dir / ("training.log" if folds is None else
+                          f"logs/training_fold{'_'.join(map(str, todo))}.log")
+    log = tel.RunLog(log_path)
+    if shared and log_path.is_file():  # keep what the interrupted process logged
+        log.lines = log_path.read_text(encoding="utf-8").splitlines()
+        log.line("RESUME", started=tel.utc_now(), folds=",".join(map(str, todo)))
     device = resolve_device(train_cfg.device)
     run_meta = _log_header(log, cfg, run_dir, splits, device, profile)
     ids = sorted(splits["sample_id"].unique())
@@ -289,8 +325,10 @@ def run_cv(cfg: RunConfig, run_dir: str | Path, *, store: FeatureStore, splits: 
             stats_frame[stats_frame["sample_id"].isin(ids)]), file="audio_stats.parquet")
     else:
         log.warn("no audio_stats.parquet given; audio stats are not summarised")
-    norm_paths = fit_fold_norm_stats(store, splits, run_dir,
-                                     all_takes=train_cfg.norm_fit == "all")
+    norm_paths = {k: run_dir / "norm_stats" / f"fold_{k}.json" for k in all_folds}
+    if not (shared and all(p.is_file() for p in norm_paths.values())):
+        norm_paths = fit_fold_norm_stats(store, splits, run_dir,
+                                         all_takes=train_cfg.norm_fit == "all")
     for fold, path in sorted(norm_paths.items()):
         stats = NormStats.from_json(path, n_mels=cfg.features.n_mels)
         log.line("NORM_REF", fold=fold, path=path.relative_to(run_dir).as_posix(),
@@ -303,10 +341,17 @@ def run_cv(cfg: RunConfig, run_dir: str | Path, *, store: FeatureStore, splits: 
     log.flush()
     corpus = load_corpus(store, ids, features=cfg.features)
     labels = splits.drop_duplicates("sample_id").set_index("sample_id")["label"]
-    fold_runs: list[FoldRun] = []
+    modes = [m for m in MODES if m in train_cfg.modes]
+    done = {(m, k) for m in modes for k in todo
+            if shared and (shard_dir(run_dir, m, k) / "result.json").is_file()}
+    fold_runs = [_finished(read_shard_result(run_dir, m, k)) for m, k in sorted(done)]
+    for mode, fold in sorted(done):
+        log.line("SKIP", mode=mode, fold=fold, reason="shard finished earlier")
     with _torch_settings(train_cfg.num_threads, train_cfg.deterministic), \
             _progress(progress, console) as bar:
-        for fold in folds:
+        for fold in todo:
+            if all((m, fold) in done for m in modes):
+                continue
             stats = NormStats.from_json(norm_paths[fold], n_mels=cfg.features.n_mels)
             inputs = normalize_fold(corpus, stats, labels, features=cfg.features)
             part = splits[splits["fold"] == fold].set_index("sample_id")["role"]
@@ -314,8 +359,15 @@ def run_cv(cfg: RunConfig, run_dir: str | Path, *, store: FeatureStore, splits: 
                     for role in ("train", "val", "test")}
             parts = {role: inputs.subset(r).to(device) for role, r in rows.items()}
             del inputs
-            for mode in [m for m in MODES if m in train_cfg.modes]:
+            for mode in [m for m in modes if (m, fold) not in done]:
                 fold_runs.append(_train_one(cfg, run_dir, mode, fold, parts, device, log, bar))
+    ordered = tuple(sorted(fold_runs, key=lambda f: (train_cfg.modes.index(f.mode), f.fold)))
+    if folds is not None:  # one job of several: `profy collect` merges once all are in
+        seconds = time.perf_counter() - start
+        log.line("DONE", seconds=seconds, folds=",".join(map(str, todo)),
+                 next="profy collect")
+        log.flush()
+        return CVResult(run_dir=run_dir.resolve(), results={}, folds=ordered, seconds=seconds)
     run_meta["fold_seconds"] = {f"{f.mode}_fold{f.fold}": f.seconds for f in fold_runs}
     results = collect_run(run_dir, modes=train_cfg.modes, n_folds=train_cfg.n_folds,
                           run_meta=run_meta)  # per-piece slices from the run's splits
@@ -325,9 +377,7 @@ def run_cv(cfg: RunConfig, run_dir: str | Path, *, store: FeatureStore, splits: 
     seconds = time.perf_counter() - start
     log.line("DONE", seconds=seconds, results="complete_results.json")
     log.flush()
-    return CVResult(run_dir=run_dir.resolve(), results=results,
-                    folds=tuple(sorted(fold_runs, key=lambda f: (train_cfg.modes.index(f.mode),
-                                                                 f.fold))), seconds=seconds)
+    return CVResult(run_dir=run_dir.resolve(), results=results, folds=ordered, seconds=seconds)
 
 
 def _log_summary(log: tel.RunLog, run_dir: Path, fold_runs: list[FoldRun],
@@ -345,47 +395,3 @@ def _log_summary(log: tel.RunLog, run_dir: Path, fold_runs: list[FoldRun],
         log.line("RESULT", mode=mode, macro_f1_mean=float(f1.mean()),
                  macro_f1_std=float(f1.std()), per_fold=",".join(f"{v:.4f}" for v in f1),
                  seconds=float(sum(f.seconds for f in fold_runs if f.mode == mode)))
-
-
-def train(cfg: RunConfig, data_root: str | Path, runs_dir: str | Path, *,
-          cache_dir: str | Path | None = None, labels_path: str | Path | None = None,
-          skip_bad: bool = False, workers: int = 2, profile: str | None = None,
-          progress: bool = False, console: Any = None) -> CVResult:
-    """``profy train``: manifest + splits, cached features, then :func:`run_cv`.
-
-    Args:
-        cfg: the resolved run config.
-        data_root: corpus root (``playdata/``, ``labels.csv``).
-        runs_dir: where ``experiment_YYYYMMDD_HHMMSS/`` is created.
-        cache_dir: feature cache. (Default: ``runs_dir/../cache``)
-        labels_path: labels file. (Default: ``data_root/labels.csv``)
-        skip_bad: quarantine bad takes instead of failing.
-        workers: feature-extraction processes.
-
-    Raises:
-        DataError, ConfigError, FeatureError, LeakageError: as the stages they come from.
-    """
-    from profy.data import build_manifest, make_folds, write_manifest, write_quarantine
-    from profy.features import compute_features
-
-    manifest = build_manifest(data_root, labels_path=labels_path, skip_bad=skip_bad,
-                              progress=progress)
-    takes = manifest.table.select(["sample_id", "player_id", "piece", "label"]).to_pandas()
-    splits = make_folds(takes, n_folds=cfg.train.n_folds, seed=cfg.train.seed,
-                        val_fraction=cfg.train.val_fraction)  # before any write: fail early
-    run_dir = create_run_dir(runs_dir)
-    try:
-        write_manifest(manifest, run_dir / "manifest.parquet")
-        if manifest.quarantined:
-            write_quarantine(manifest.quarantined, run_dir / "quarantine.json")
-        cache = Path(cache_dir) if cache_dir is not None \
-            else Path(runs_dir).resolve().parent / "cache"
-        feats = compute_features(data_root, manifest.table, run_dir / "features",
-                                 cfg=cfg.features, cache_dir=cache, workers=workers,
-                                 progress=progress)
-    except BaseException:
-        shutil.rmtree(run_dir, ignore_errors=True)  # nothing trained yet: leave no husk
-        raise
-    return run_cv(cfg, run_dir, store=FeatureStore(feats.index_path), splits=splits,
-                  audio_stats=feats.audio_stats_path, profile=profile, progress=progress,
-                  console=console)

@@ -3,8 +3,10 @@
 A finished (mode, fold) lives in ``folds/<mode>_fold<K>/``: ``predictions.parquet``,
 ``epochs.parquet``, (multimodal) ``modality_weights.parquet`` and ``gate_log.parquet``,
 and ``result.json``, written LAST: a shard without ``result.json`` is incomplete and is
-never merged. Its checkpoint and confusion matrices go straight to their final places
-(``checkpoints/``, ``confusion/``), one file per fold. :func:`collect_run` assembles the
+never merged. Every file is written atomically, so a killed process leaves at most a
+``.<name>.<random>.tmp`` leftover (:func:`clean_temp_files`). Its checkpoint and
+confusion matrices go straight to their final places (``checkpoints/``, ``confusion/``),
+one file per fold. :func:`collect_run` assembles the
 run-level files from the shards, so folds trained by separate jobs (or a resumed run)
 merge the same way as folds trained in one process.
 """
@@ -21,7 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from profy._io import atomic_write_json, atomic_write_text, write_parquet_atomic
-from profy.errors import MalformedFileError, MissingInputError
+from profy.config import RunConfig, config_hash, load_profile
+from profy.errors import ConfigError, MalformedFileError, MissingInputError
 from profy.schemas import (
     EPOCHS_SCHEMA,
     GATE_LOG_SCHEMA,
@@ -30,8 +33,10 @@ from profy.schemas import (
     PREDICTIONS_SCHEMA,
 )
 
-__all__ = ["SHARD_FILES", "collect_run", "read_shard_result", "shard_dir", "write_confusion",
-           "write_shard"]
+__all__ = ["SHARD_FILES", "claim_run_dir", "clean_temp_files", "collect_run", "read_shard_result",
+           "saved_config", "select_folds", "shard_dir", "write_confusion", "write_shard"]
+
+_SPLIT_COLUMNS = ["sample_id", "player_id", "piece", "label", "fold", "role"]
 
 SHARD_FILES = ("predictions.parquet", "epochs.parquet", "modality_weights.parquet",
                "gate_log.parquet")
@@ -140,3 +145,75 @@ def collect_run(run_dir: str | Path, *, modes: Sequence[str], n_folds: int,
                                  run_meta=run_meta, slices=slices, std_warning=0.05)
     write_complete_results(obj, run_dir / "complete_results.json")
     return obj
+
+
+def clean_temp_files(run_dir: str | Path) -> list[Path]:
+    """Remove ``.*.tmp`` leftovers of interrupted atomic writes; returns what was removed."""
+    removed = []
+    for path in sorted(Path(run_dir).rglob(".*.tmp")):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _canonical_splits(splits: pd.DataFrame) -> pd.DataFrame:
+    cols = [c for c in _SPLIT_COLUMNS if c in splits.columns]
+    frame = splits[cols].astype({"fold": "int64"}) if "fold" in cols else splits[cols]
+    return frame.sort_values(["fold", "sample_id"], kind="stable").reset_index(drop=True)
+
+
+def saved_config(run_dir: Path) -> RunConfig:
+    """The run's ``config.yaml``, checked against its ``config_hash`` file."""
+    yaml_path, hash_path = run_dir / "config.yaml", run_dir / "config_hash"
+    for path in (yaml_path, hash_path):
+        if not path.is_file():
+            raise MissingInputError(path, f"{run_dir} is not a run folder (no {path.name})")
+    cfg = load_profile(yaml_path)
+    recorded = hash_path.read_text(encoding="utf-8").strip()
+    if config_hash(cfg) != recorded:
+        raise ConfigError(f"{run_dir}: config.yaml hashes to {config_hash(cfg)} but the run's "
+                          f"config_hash is {recorded}; the folder was edited, refusing to "
+                          "continue it")
+    return cfg
+
+
+def claim_run_dir(cfg: RunConfig, run_dir: str | Path, splits: pd.DataFrame) -> None:
+    """Write ``config.yaml``, ``config_hash`` and ``splits.parquet`` into ``run_dir``, or
+    check that the ones already there are the same.
+
+    Raises:
+        ConfigError: the folder holds another config (hash) or other splits.
+    """
+    from profy.data import write_splits
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if (run_dir / "config_hash").is_file() or (run_dir / "config.yaml").is_file():
+        saved = saved_config(run_dir)
+        if config_hash(saved) != config_hash(cfg):
+            raise ConfigError(f"{run_dir} holds a run with config hash {config_hash(saved)}; "
+                              f"this job's config hashes to {config_hash(cfg)}. Use another "
+                              "--run-dir, or the same config")
+    else:
+        atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+        atomic_write_text(run_dir / "config_hash", config_hash(cfg) + "\n")
+    split_path = run_dir / "splits.parquet"
+    if split_path.is_file():
+        saved_splits = pq.read_table(split_path).to_pandas()
+        if not _canonical_splits(saved_splits).equals(_canonical_splits(splits)):
+            raise ConfigError(f"{split_path}: this job's splits differ from the run's "
+                              "(another corpus, seed or fold count); refusing to mix them")
+    else:
+        write_splits(splits, split_path)
+
+
+def select_folds(n_folds: int, folds: Sequence[int] | None) -> list[int]:
+    """The folds to train: all, or the requested ones (each in ``0 .. n_folds - 1``)."""
+    if folds is None:
+        return list(range(n_folds))
+    chosen = sorted({int(k) for k in folds})
+    bad = [k for k in chosen if not 0 <= k < n_folds]
+    if bad or not chosen:
+        raise ConfigError(f"fold(s) {bad or '(none)'} out of range 0..{n_folds - 1}")
+    return chosen
