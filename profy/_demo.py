@@ -24,7 +24,6 @@ def run_demo(out: str | Path, *, size: str = "small", seed: int = 0, profile: st
     from rich.console import Console
     from rich.table import Table
 
-    from profy.cli import _print_train_result
     from profy.config import load_profile
     from profy.data import (
         build_manifest,
@@ -33,7 +32,7 @@ def run_demo(out: str | Path, *, size: str = "small", seed: int = 0, profile: st
         synthesize_corpus,
     )
     from profy.features import compute_features
-    from profy.training import train
+    from profy.training import render_cv_result, train
 
     console = console or Console(highlight=False, soft_wrap=True)
     out = Path(out)
@@ -65,11 +64,12 @@ def run_demo(out: str | Path, *, size: str = "small", seed: int = 0, profile: st
     outputs["audio stats"] = run.audio_stats_path
     outputs["features"] = run.index_path
 
-    # Training reads the same cache: every take is a hit, no feature is computed twice.
+    # Training reuses the manifest and the cache: no take is read or featurized twice.
     cfg = load_profile(profile, [f"train.seed={seed}", *overrides])
     result = stage("train", lambda: train(cfg, corpus, out / "runs", cache_dir=cache, workers=2,
-                                          profile=profile, progress=True, console=console))
-    _print_train_result(result, console)
+                                          profile=profile, progress=True, console=console,
+                                          manifest=manifest))
+    render_cv_result(result, console)
     outputs["run folder"] = result.run_dir
     outputs["results"] = result.run_dir / "complete_results.json"
 

@@ -93,7 +93,7 @@ def _print_feature_run(run, console) -> None:
 def _cmd_train(args: argparse.Namespace) -> int:
     from profy.config import load_profile
     from profy.errors import ConfigError
-    from profy.training import resume, train
+    from profy.training import render_cv_result, resume, train
 
     console = _console()
     if args.resume is not None:
@@ -106,7 +106,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError(f"--resume continues the run with its own config.yaml, splits "
                               f"and features; drop {', '.join(given)}")
         result = resume(args.resume, progress=True, console=console)
-        _print_train_result(result, console)
+        render_cv_result(result, console)
         return EXIT_OK
     if args.config is None or args.data is None or (args.out is None and args.run_dir is None):
         raise ConfigError("profy train needs --config, --data and --out (or --run-dir); "
@@ -122,7 +122,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                    skip_bad=args.skip_bad, workers=args.workers, profile=str(args.config),
                    progress=True, console=console, run_dir=args.run_dir,
                    only_fold=args.only_fold)
-    _print_train_result(result, console)
+    render_cv_result(result, console)
     if args.only_fold is not None:
         console.print(f"fold {args.only_fold} done; once every fold is in: "
                       f"profy collect {result.run_dir}")
@@ -204,21 +204,6 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     console.print(f"ablation: {result.json_path}\ntable:    {result.markdown_path}\n"
                   f"({result.seconds:.1f} s)")
     return EXIT_OK
-
-
-def _print_train_result(result, console) -> None:
-    from rich.table import Table
-
-    table = Table(title="held-out macro F1 per mode (player-wise folds)")
-    for col, justify in (("mode", "left"), ("macro F1 mean ± std", "right"),
-                         ("per fold", "right"), ("seconds per fold", "right")):
-        table.add_column(col, justify=justify)
-    for row in result.table().itertuples():
-        table.add_row(row.mode, f"{row.macro_f1_mean:.3f} ± {row.macro_f1_std:.3f}",
-                      " / ".join(f"{v:.3f}" for v in row.per_fold),
-                      " / ".join(f"{v:.1f}" for v in row.seconds_per_fold))
-    console.print(table)
-    console.print(f"training: {result.seconds:.1f} s\nrun folder: {result.run_dir}")
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

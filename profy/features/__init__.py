@@ -25,7 +25,6 @@ from profy.features._pipeline import (
     FeatureRun,
     FeatureStore,
     compute_features,
-    load_take_features,
 )
 from profy.features.functional import N_KEYS, AudioQuality, per_sample_zscore
 from profy.features.transforms import (
@@ -65,7 +64,6 @@ __all__ = [
     "file_sha256",
     "fit_fold_norm_stats",
     "functional",
-    "load_take_features",
     "per_sample_zscore",
     "sample_ids_sha256",
     "transforms",

@@ -25,7 +25,7 @@ from profy.config import FeatureConfig, config_hash, from_dict, to_dict
 from profy.features._cache import CacheStats, FeatureCache, HashMemo, cache_key
 from profy.schemas import AUDIO_STATS_SCHEMA, FEATURE_INDEX_SCHEMA, QUALITY_FIELDS
 
-__all__ = ["FeatureRun", "FeatureStore", "compute_features", "load_take_features"]
+__all__ = ["FeatureRun", "FeatureStore", "compute_features"]
 
 # What an entry stores; scalars ride along as a small float64 vector.
 _SCALARS = ("audio_frames", "sensor_frames", "nonzero_frames", "peak", "duration_s", "finite")
@@ -318,10 +318,3 @@ class FeatureStore:
             raise FeatureError(f"{self.index_path}: cached features of take {sample_id} are "
                                f"missing or corrupt in {self.cache.root}; rerun `profy features`")
         return arrays
-
-
-def load_take_features(index_path: str | Path, *, cache_dir: str | Path | None = None
-                       ) -> dict[str, dict[str, np.ndarray]]:
-    """Load every take's verified features listed in a ``feature_index.parquet``."""
-    store = FeatureStore(index_path, cache_dir=cache_dir)
-    return {sample_id: store[sample_id] for sample_id in store.sample_ids}

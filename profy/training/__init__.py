@@ -34,6 +34,7 @@ from profy.training._data import (
     normalize_fold,
 )
 from profy.training._loop import EpochStats, FoldOutcome, Predictions, evaluate, predict, train_fold
+from profy.training._report import render_cv_result
 from profy.training._resume import (
     RunFolder,
     collect,
@@ -94,6 +95,7 @@ __all__ = [
     "predict",
     "read_shard_result",
     "register_tag",
+    "render_cv_result",
     "resolve_device",
     "resolve_tag",
     "resume",

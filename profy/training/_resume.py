@@ -180,7 +180,7 @@ def train(cfg: RunConfig, data_root: str | Path, runs_dir: str | Path | None = N
           cache_dir: str | Path | None = None, labels_path: str | Path | None = None,
           skip_bad: bool = False, workers: int = 2, profile: str | None = None,
           progress: bool = False, console: Any = None, run_dir: str | Path | None = None,
-          only_fold: int | None = None) -> CVResult:
+          only_fold: int | None = None, manifest: Any = None) -> CVResult:
     """``profy train``: manifest + splits, cached features, then :func:`run_cv`.
 
     Args:
@@ -195,6 +195,8 @@ def train(cfg: RunConfig, data_root: str | Path, runs_dir: str | Path | None = N
             the config and splits on first use, refused if it holds another config or
             other splits. Folds already finished there are kept.
         only_fold: train just this fold (every mode); ``profy collect`` merges the folds.
+        manifest: a :class:`~profy.data.Manifest` the caller already built for
+            ``data_root`` (skips re-reading every take).
 
     Raises:
         DataError, ConfigError, FeatureError, LeakageError: as the stages they come from.
@@ -204,8 +206,9 @@ def train(cfg: RunConfig, data_root: str | Path, runs_dir: str | Path | None = N
 
     if run_dir is None and runs_dir is None:
         raise ConfigError("train needs runs_dir or run_dir")
-    manifest = build_manifest(data_root, labels_path=labels_path, skip_bad=skip_bad,
-                              progress=progress)
+    if manifest is None:
+        manifest = build_manifest(data_root, labels_path=labels_path, skip_bad=skip_bad,
+                                  progress=progress)
     takes = manifest.table.select(["sample_id", "player_id", "piece", "label"]).to_pandas()
     splits = make_folds(takes, n_folds=cfg.train.n_folds, seed=cfg.train.seed,
                         val_fraction=cfg.train.val_fraction)  # before any write: fail early
