@@ -22,3 +22,32 @@ def tiny_corpus(tiny_corpus_ro, tmp_path) -> Path:
     dst = tmp_path / "corpus"
     shutil.copytree(tiny_corpus_ro, dst, symlinks=True)
     return dst
+
+
+def _train_tiny(corpus: Path, out: Path, profile: str, epochs: int = 2) -> Path:
+    from profy.config import load_profile
+    from profy.training import train
+
+    cfg = load_profile(profile, [f"train.epochs={epochs}"])
+    result = train(cfg, corpus, out / "runs", cache_dir=out / "cache", profile=profile)
+    return Path(result.run_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_run_ro(tiny_corpus_ro, tmp_path_factory) -> Path:
+    """A real mm-audiofix run folder (3 modes x 3 folds, 2 epochs), built once; read-only."""
+    return _train_tiny(tiny_corpus_ro, tmp_path_factory.mktemp("tiny_run"), "mm-audiofix")
+
+
+@pytest.fixture(scope="session")
+def tiny_legacy_run_ro(tiny_corpus_ro, tmp_path_factory) -> Path:
+    """A real legacy-20250925 run folder on the same corpus and splits; read-only."""
+    return _train_tiny(tiny_corpus_ro, tmp_path_factory.mktemp("tiny_legacy"), "legacy-20250925")
+
+
+@pytest.fixture
+def tiny_run(tiny_run_ro, tmp_path) -> Path:
+    """A private copy of the tiny run folder that a test may mutate."""
+    dst = tmp_path / tiny_run_ro.name
+    shutil.copytree(tiny_run_ro, dst, symlinks=True)
+    return dst

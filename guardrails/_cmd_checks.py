@@ -1,0 +1,43 @@
+"""``guardrails checks``: list the registered checks, their parameters and defaults."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+__all__ = ["add_parser"]
+
+
+def _run(args: argparse.Namespace) -> int:
+    from guardrails._criteria import load_criteria
+    from guardrails._registry import load_all_checks
+
+    registry = load_all_checks()
+    selected = load_criteria(args.criteria).checks if args.criteria or args.selected else None
+    rows = [spec for name, spec in sorted(registry.items())
+            if selected is None or name in selected]
+    if args.json:
+        print(json.dumps({s.name: {"category": s.category, "description": s.description,
+                                   "params": dict(s.params)} for s in rows},
+                         indent=2, sort_keys=True, default=str))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="registered checks")
+    for col in ("check", "category", "parameters (defaults)", "description"):
+        table.add_column(col)
+    for spec in rows:
+        params = ", ".join(f"{k}={v!r}" for k, v in spec.params.items())
+        table.add_row(spec.name, spec.category, params, spec.description)
+    Console(highlight=False).print(table)
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("checks", help="list the registered checks and their parameters")
+    p.add_argument("--criteria", help="only the checks this criteria file selects")
+    p.add_argument("--selected", action="store_true",
+                   help="only the checks the default criteria select")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_run)

@@ -1,0 +1,135 @@
+"""The check registry: every check is a function registered with its metadata.
+
+    @register("data.audio_stats", category="data",
+              params={"min_nonzero_frames": 120, "mostly": 1.0},
+              description="audio_stats.parquet: frames, finiteness, SNR bounds")
+    def audio_stats(ctx: RunContext, *, min_nonzero_frames: int, mostly: float) -> CheckResult:
+        ...
+
+``params`` declares every threshold a criteria file may set, with its default; a
+criteria file that names an unknown check or key is refused. ``applies`` (optional)
+returns ``None`` when the check applies to a run, or a reason to skip it (e.g. "no
+ONNX models in this run") — never used to hide missing evidence, which is a failure.
+
+A check returns one :class:`CheckResult` or a list of them (e.g. one per mode). A
+missing or corrupt artifact raised as :class:`ArtifactError` inside a check becomes a
+failing result naming the file, unless the caller asks for it to be raised.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from guardrails._result import CATEGORIES, CheckResult
+from guardrails.errors import ArtifactError, GuardrailsError
+
+if TYPE_CHECKING:
+    from guardrails._context import RunContext
+    from guardrails._criteria import Criteria
+
+__all__ = ["CHECK_PACKAGES", "REGISTRY", "CheckSpec", "load_all_checks", "register", "run_checks"]
+
+# Packages whose import registers their checks (each package's __init__ imports its modules).
+CHECK_PACKAGES = ("guardrails.checks", "guardrails.gates", "guardrails.replay")
+
+CheckFunc = Callable[..., "CheckResult | list[CheckResult]"]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A registered check: its name, category, parameters with defaults, and function."""
+
+    name: str
+    category: str
+    func: CheckFunc
+    params: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+    applies: Callable[[RunContext], str | None] | None = None
+
+
+REGISTRY: dict[str, CheckSpec] = {}
+
+
+def register(name: str, *, category: str, params: Mapping[str, Any] | None = None,
+             description: str = "",
+             applies: Callable[[RunContext], str | None] | None = None
+             ) -> Callable[[CheckFunc], CheckFunc]:
+    """Decorator registering ``func(ctx, **params)`` as check ``name``."""
+    if category not in CATEGORIES:
+        raise ValueError(f"check {name!r}: category {category!r} is not one of {CATEGORIES}")
+
+    def decorate(func: CheckFunc) -> CheckFunc:
+        if name in REGISTRY and REGISTRY[name].func is not func:
+            raise ValueError(f"check {name!r} is registered twice")
+        REGISTRY[name] = CheckSpec(name, category, func, dict(params or {}),
+                                   description or (func.__doc__ or "").strip().split("\n")[0],
+                                   applies)
+        return func
+
+    return decorate
+
+
+def load_all_checks() -> dict[str, CheckSpec]:
+    """Import every check package (registering its checks) and return the registry."""
+    for package in CHECK_PACKAGES:
+        importlib.import_module(package)
+    return REGISTRY
+
+
+def _as_list(name: str, out: Any) -> list[CheckResult]:
+    results = out if isinstance(out, list) else [out]
+    for result in results:
+        if not isinstance(result, CheckResult):
+            raise GuardrailsError(f"check {name!r} returned {type(result).__name__}, "
+                                  "not a CheckResult")
+    return results
+
+
+def run_checks(ctx: RunContext, criteria: Criteria, *, categories: Iterable[str] | None = None,
+               names: Iterable[str] | None = None,
+               raise_artifact_errors: bool = False) -> list[CheckResult]:
+    """Run the checks ``criteria`` selects (optionally narrowed) on one run.
+
+    Args:
+        ctx: the run being judged.
+        criteria: which checks run, with which thresholds and severities.
+        categories: only checks in these categories. (Default: all)
+        names: only these check names. (Default: all the criteria selects)
+        raise_artifact_errors: re-raise a missing/corrupt artifact as bad input
+            (single-purpose commands) instead of recording a failing check (``ci``).
+
+    Returns:
+        The results in criteria order, skipped checks included.
+    """
+    load_all_checks()
+    wanted_categories = set(categories) if categories is not None else None
+    wanted_names = set(names) if names is not None else None
+    results: list[CheckResult] = []
+    for name, params in criteria.checks.items():
+        spec = REGISTRY[name]
+        if wanted_categories is not None and spec.category not in wanted_categories:
+            continue
+        if wanted_names is not None and name not in wanted_names:
+            continue
+        severity = criteria.severities.get(name, "error")
+        reason = spec.applies(ctx) if spec.applies is not None else None
+        if reason is not None:
+            results.append(CheckResult(name, spec.category, True, severity,
+                                       message=f"skipped: {reason}", skipped=True))
+            continue
+        try:
+            out = _as_list(name, spec.func(ctx, **params))
+        except ArtifactError as exc:
+            if raise_artifact_errors:
+                raise
+            out = [CheckResult(name, spec.category, False, severity, observed="missing evidence",
+                               expected="readable artifact", message=str(exc),
+                               details={"path": str(exc.path)})]
+        for result in out:
+            if result.severity != severity:  # the criteria file decides the severity
+                result = CheckResult(**{**result.__dict__, "severity": severity})
+            results.append(result)
+    return results

@@ -1,0 +1,1 @@
+"""Data-quality suites, Parquet audits and ONNX checks; importing registers them."""

@@ -1,0 +1,1 @@
+"""Acceptance gates and baseline comparison; importing registers them."""

@@ -1,0 +1,1 @@
+"""Smoke, benchmark and robustness replays through onnxruntime; importing registers them."""

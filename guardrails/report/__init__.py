@@ -1,0 +1,1 @@
+"""Verdict outputs: verdict.json, JUnit XML, Markdown summary, terminal table."""
