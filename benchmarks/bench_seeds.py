@@ -23,6 +23,24 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import write_result  # noqa: E402
 
 
+def _summary(runs: list[dict], profiles: list[str]) -> dict[str, dict]:
+    """Per profile and mode: mean over seeds of the fold means, the worst seed's mean and
+    the largest fold std, and the fraction of held-out takes with sensor weight >= 0.5."""
+    summary: dict[str, dict] = {}
+    for profile in profiles:
+        mine = [r for r in runs if r["profile"] == profile]
+        if not mine:
+            continue
+        summary[profile] = {
+            mode: {"mean_of_means": statistics.mean(r["modes"][mode]["mean"] for r in mine),
+                   "std_of_means": statistics.pstdev(r["modes"][mode]["mean"] for r in mine),
+                   "min_mean": min(r["modes"][mode]["mean"] for r in mine),
+                   "max_std": max(r["modes"][mode]["std"] for r in mine)}
+            for mode in mine[0]["modes"]}
+        summary[profile]["min_frac_sensor_ge_0.5"] = min(r["frac_sensor_ge_0.5"] for r in mine)
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="small")
@@ -30,6 +48,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--profiles", nargs="+", default=["mm-audiofix", "legacy-20250925"])
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--name", default="seeds",
+                        help="result file benchmarks/results/NAME.json (default: seeds)")
     args = parser.parse_args()
 
     import pyarrow.parquet as pq
@@ -58,20 +78,16 @@ def main() -> None:
                                  for r in table.itertuples()}}
                 runs.append(row)
                 print(profile, seed, {m: round(v["mean"], 3) for m, v in row["modes"].items()})
-        summary = {}
-        for profile in args.profiles:
-            mine = [r for r in runs if r["profile"] == profile]
-            summary[profile] = {
-                mode: {"mean_of_means": statistics.mean(r["modes"][mode]["mean"] for r in mine),
-                       "min_mean": min(r["modes"][mode]["mean"] for r in mine),
-                       "max_std": max(r["modes"][mode]["std"] for r in mine)}
-                for mode in mine[0]["modes"]}
-        write_result("seeds", {"size": args.size, "corpus_seed": args.corpus_seed,
-                               "seeds": args.seeds, "overrides": args.overrides, "runs": runs,
-                               "summary": summary})
-        for profile, modes in summary.items():
+                # written after every run, so an interrupted study keeps what it measured
+                summary = _summary(runs, args.profiles)
+                write_result(args.name, {"size": args.size, "corpus_seed": args.corpus_seed,
+                                       "seeds": args.seeds, "overrides": args.overrides,
+                                       "complete": len(runs) == len(args.profiles) * len(
+                                           args.seeds), "runs": runs, "summary": summary})
+        for profile, modes in _summary(runs, args.profiles).items():
             print(profile, {m: f"{v['mean_of_means']:.3f} (min {v['min_mean']:.3f}, "
-                               f"max std {v['max_std']:.3f})" for m, v in modes.items()})
+                               f"max std {v['max_std']:.3f})" if isinstance(v, dict) else v
+                            for m, v in modes.items()})
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

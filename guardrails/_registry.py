@@ -18,7 +18,9 @@ failing result naming the file, unless the caller asks for it to be raised.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -120,6 +122,7 @@ def run_checks(ctx: RunContext, criteria: Criteria, *, categories: Iterable[str]
             results.append(CheckResult(name, spec.category, True, severity,
                                        message=f"skipped: {reason}", skipped=True))
             continue
+        started = time.perf_counter()
         try:
             out = _as_list(name, spec.func(ctx, **params))
         except ArtifactError as exc:
@@ -128,8 +131,8 @@ def run_checks(ctx: RunContext, criteria: Criteria, *, categories: Iterable[str]
             out = [CheckResult(name, spec.category, False, severity, observed="missing evidence",
                                expected="readable artifact", message=str(exc),
                                details={"path": str(exc.path)})]
+        share = (time.perf_counter() - started) / max(len(out), 1)
         for result in out:
-            if result.severity != severity:  # the criteria file decides the severity
-                result = CheckResult(**{**result.__dict__, "severity": severity})
-            results.append(result)
+            # the criteria file decides the severity
+            results.append(dataclasses.replace(result, severity=severity, duration_s=share))
     return results

@@ -45,6 +45,8 @@ class CheckResult:
         message: one readable line saying why it passed or failed.
         details: further evidence (per-fold tables, offending ids, file paths).
         skipped: the check did not apply to this run (e.g. no ONNX models); never a failure.
+        duration_s: wall time of the check (set by ``run_checks``; a check returning
+            several results shares its time evenly among them).
     """
 
     name: str
@@ -56,6 +58,7 @@ class CheckResult:
     message: str = ""
     details: dict[str, Any] = field(default_factory=dict)
     skipped: bool = False
+    duration_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -83,4 +86,5 @@ class CheckResult:
             "name": self.name, "category": self.category, "passed": self.passed,
             "status": self.status, "severity": self.severity, "observed": self.observed,
             "expected": self.expected, "message": self.message, "details": self.details,
+            "duration_s": None if self.duration_s is None else round(self.duration_s, 6),
         })

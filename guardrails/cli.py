@@ -19,6 +19,13 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 COMMAND_MODULES = (
     "guardrails._cmd_schemas",
     "guardrails._cmd_checks",
+    "guardrails._cmd_data",
+    "guardrails._cmd_audit",
+    "guardrails._cmd_onnx",
+    "guardrails._cmd_ci",
+    "guardrails._cmd_replay",
+    "guardrails._cmd_history",
+    "guardrails._cmd_gate",
 )
 
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2

@@ -1,7 +1,8 @@
 """``make demo`` / ``profy demo``: the main job end to end on the synthetic corpus.
 
 Each stage is timed; the breakdown and every output path are printed at the end.
-Stages that later issues add (export, gates, report) slot in here.
+Stages: synth, read + inspect, features, train, export (release pair), gate
+(``guardrails ci``), report.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ __all__ = ["run_demo"]
 
 
 def run_demo(out: str | Path, *, size: str = "small", seed: int = 0, profile: str = "mm-audiofix",
-             overrides: tuple[str, ...] = (), console: Any = None) -> dict[str, float]:
+             overrides: tuple[str, ...] = (), console: Any = None,
+             export: bool = True) -> dict[str, float]:
     """Run synth -> inspect -> features -> cross-validated training into ``out``.
+
+    ``export=False`` skips the ONNX export stage (tests that rerun the demo for the cache).
 
     Returns:
         Seconds per stage.
@@ -73,6 +77,41 @@ def run_demo(out: str | Path, *, size: str = "small", seed: int = 0, profile: st
     outputs["run folder"] = result.run_dir
     outputs["results"] = result.run_dir / "complete_results.json"
 
+    # Release selection only (what the smoke replay runs): multimodal and sensor at the
+    # best sensor-only fold, each in a fresh process, both at once (not all 9 models).
+    if export:
+        from profy.export import export_models, select_models
+
+        ((_, best),) = select_models(result.run_dir, modes=["sensor"])
+        pairs = [("multimodal", best), ("sensor", best)]
+        exported = stage("export", lambda: export_models(result.run_dir, pairs, workers=2))
+        for item in exported:
+            console.print(f"{item.mode} fold {item.fold}: {item.onnx_path} "
+                          f"({item.size_bytes / 1e6:.2f} MB, {item.seconds:.1f} s)")
+        outputs["onnx"] = result.run_dir / "onnx"
+
+        # Name the release pair as the plan does, so the gate's replays can find them.
+        from profy.training import register_tag
+
+        registry = Path(result.run_dir).parent / "tags.json"
+        for tag, mode in (("sensor-v1", "sensor"), ("mm-audiofix", "multimodal")):
+            register_tag(registry, tag, result.run_dir, mode=mode, folds=(best,), replace=True)
+        outputs["tags"] = registry
+
+    # The release gate on this run, exactly as CI runs it (`guardrails ci RUN`): the
+    # verdict table is printed; a red verdict is a finding to read, not a demo crash.
+    from guardrails.cli import main as guardrails_main
+
+    verdict_code = stage("gate", lambda: guardrails_main(["ci", str(result.run_dir)]))
+    outputs["verdict"] = result.run_dir / "guardrails" / "verdict.json"
+    console.print(f"guardrails ci exit code {verdict_code} "
+                  f"({'pass' if verdict_code == 0 else 'fail: see the table above'})")
+
+    # The report stage stays LAST: it embeds the verdict written by the stages above.
+    from profy.visualization.report import write_report
+
+    report = stage("report", lambda: write_report(result.run_dir))  # printed last, below
+
     breakdown = Table(title="demo stages")
     breakdown.add_column("stage")
     breakdown.add_column("seconds", justify="right")
@@ -82,4 +121,5 @@ def run_demo(out: str | Path, *, size: str = "small", seed: int = 0, profile: st
     console.print(breakdown)
     for name, path in outputs.items():
         console.print(f"{name:>11}: {path}")
+    console.print(f"report.html: {report.resolve()}")  # the last line: where to look
     return timings

@@ -206,10 +206,41 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from profy.export import export_models, select_models
+
+    pairs = select_models(args.run, modes=[args.mode] if args.mode else None, fold=args.fold,
+                          all_folds=args.all_folds)
+    console = _console()
+    console.print(f"exporting {len(pairs)} model(s) in fresh processes, {args.workers} at once: "
+                  + ", ".join(f"{m} fold {k}" for m, k in pairs))
+    for r in export_models(args.run, pairs, tag=args.tag, workers=args.workers):
+        console.print(f"{r.mode} fold {r.fold}: {r.onnx_path} ({r.size_bytes / 1e6:.2f} MB, "
+                      f"{r.seconds:.1f} s, max |ORT - eager| {r.max_abs_error:.2g})\n"
+                      f"  references: {r.references_path}")
+    return EXIT_OK
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from profy._demo import run_demo
 
     run_demo(args.out, size=args.size, seed=args.seed, console=_console())
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from profy.visualization.report import write_report
+
+    path = write_report(args.run, verdict=args.verdict, out=args.out)
+    _console().print(f"report: {path.resolve()}\nplots:  {Path(args.run).resolve() / 'plots'}")
+    return EXIT_OK
+
+
+def _cmd_release_notes(args: argparse.Namespace) -> int:
+    from profy.visualization.release_notes import write_release_notes
+
+    path = write_release_notes(args.run, args.baseline, out=args.out, registry=args.registry)
+    _console().print(f"release notes: {path.resolve()}")
     return EXIT_OK
 
 
@@ -318,11 +349,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", type=Path, default=None)
     p.set_defaults(func=_cmd_ablate)
 
+    p = sub.add_parser("export", help="ONNX models (normalization inside) + reference outputs")
+    p.add_argument("run", type=Path, help="finished run folder")
+    p.add_argument("--mode", choices=["sensor", "audio", "multimodal"], default=None,
+                   help="one mode (default: every mode with checkpoints)")
+    folds = p.add_mutually_exclusive_group()
+    folds.add_argument("--fold", type=int, default=None, help="one fold (default: best fold)")
+    folds.add_argument("--all-folds", action="store_true", help="every fold")
+    p.add_argument("--tag", default=None, help="semantic tag written into the metadata")
+    p.add_argument("--workers", type=int, default=2, help="parallel export processes")
+    p.set_defaults(func=_cmd_export)
+
     p = sub.add_parser("demo", help="the main job end to end on the embedded synthetic corpus")
     p.add_argument("--out", type=Path, default=Path("demo"), help="output folder (default: demo)")
     p.add_argument("--size", default="small")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("report", help="plots + a self-contained RUN/report.html")
+    p.add_argument("run", type=Path, help="finished run folder")
+    p.add_argument("--verdict", type=Path, default=None,
+                   help="verdict.json to show (default: RUN/guardrails/verdict.json if present)")
+    p.add_argument("--out", type=Path, default=None, help="HTML file (default: RUN/report.html)")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("release-notes", help="Markdown: what changed against a baseline run/tag")
+    p.add_argument("run", type=Path, help="finished run folder")
+    p.add_argument("--baseline", required=True, help="baseline run folder or semantic tag")
+    p.add_argument("--registry", type=Path, default=None,
+                   help="tag registry (default: RUN/../tags.json)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="Markdown file (default: RUN/release_notes.md)")
+    p.set_defaults(func=_cmd_release_notes)
     return parser
 
 

@@ -82,7 +82,7 @@ class FeatureConfig:
 class ModelConfig:
     """Sizes and switches of ``profy.models.UnifiedAttentionModel`` (one class, three modes).
 
-    The defaults are the small *demo* size (~44k parameters multimodal; nine models train
+    The defaults are the small *demo* size (~29k parameters multimodal; nine models train
     on two CPU cores in about two minutes). ``ModelConfig.preset("paper")`` gives the published size
     (~4.2M parameters: hidden 256, BiLSTM head); it is plain field values, so a YAML
     profile can say the same thing. Time strides must be powers of two so every stage
@@ -95,6 +95,18 @@ class ModelConfig:
     # Mel channels that reach the audio CNN: all 128 (Phase 1 fix). The legacy profile sets
     # 64 to reproduce the pre-plan reshape bug that dropped the upper half of the mel axis.
     audio_channels_used: int = 128
+    # "keys": per-key temporal filters shared across the 88 keys, pooled over keys, before
+    # any mixing (a small model cannot memorise which keys a piece uses); "linear": the 88
+    # keys feed the first Conv1d directly (the original encoder, kept for ablation).
+    sensor_frontend: str = "keys"
+    key_channels: int = 8  # filters of the shared per-key front end (mean + max over keys: 2x)
+    key_kernel: int = 5  # frames: a press, hold wobble or release spans ~3-6 frames of 20 ms
+    # Keys per take the front end filters: those that travel furthest. A scale or arpeggio
+    # uses a few dozen keys; filtering all 88 cost ~4x the time for idle keys' noise.
+    key_slots: int = 24
+    # An untouched key's depth is scaled by at least this share of the take's largest key
+    # travel, so its sensor noise stays noise instead of being stretched to a full press.
+    key_floor: float = 0.2
     sensor_layers: int = 2  # residual dilated conv blocks after the sensor projection
     sensor_kernel: int = 3  # odd, so blocks are centred and keep the length
     # Conv2d channels of audio_cnn2d. Layers stride TIME only (the mel axis stays whole
@@ -164,6 +176,16 @@ class ModelConfig:
         if not 0.0 <= self.modality_dropout_p <= 1.0:
             raise ConfigError(
                 f"model.modality_dropout_p must be in [0, 1], got {self.modality_dropout_p}")
+        if self.sensor_frontend not in ("keys", "linear"):
+            raise ConfigError(
+                f"model.sensor_frontend must be 'keys' or 'linear', got {self.sensor_frontend!r}")
+        if self.key_channels < 1 or self.key_slots < 1 or self.key_kernel < 1 \
+                or self.key_kernel % 2 == 0:
+            raise ConfigError(f"model.key_channels and key_slots must be >= 1 and key_kernel "
+                              f"odd and >= 1; got {self.key_channels}/{self.key_slots}/"
+                              f"{self.key_kernel}")
+        if not 0.0 < self.key_floor <= 1.0:
+            raise ConfigError(f"model.key_floor must be in (0, 1], got {self.key_floor}")
         if self.head not in ("linear", "bilstm"):
             raise ConfigError(f"model.head must be 'linear' or 'bilstm', got {self.head!r}")
         if self.temperature_snr_scale <= 0 or self.temperature_max < 1.0:
@@ -201,20 +223,20 @@ _MODES = ("sensor", "audio", "multimodal")  # profy.models.MODES (config stays t
 class TrainConfig:
     """How ``profy train`` fits and evaluates: cross-validation, optimizer, early stopping.
 
-    The defaults fit the demo: 3 modes x 3 player-wise folds of ~240 takes train on two
-    CPU cores in about two minutes. Two fields switch the pre-plan behaviour back on for
-    the ``legacy-20250925`` profile: ``checkpoint: last`` and ``norm_fit: all``.
+    The defaults fit the demo: 3 modes x 3 player-wise folds of the ``small`` synthetic
+    corpus (~240 takes) on two CPU cores. Two fields switch the pre-plan behaviour back on
+    for the ``legacy-20250925`` profile: ``checkpoint: last`` and ``norm_fit: all``.
     """
 
-    # Few epochs: the demo model (~43k parameters) converges in ~10 passes over ~130
-    # training takes; early stopping usually ends a fold before the cap.
+    # Few epochs: the demo model converges in well under 15 passes over ~130 training
+    # takes; early stopping usually ends a fold before the cap.
     epochs: int = 15
     batch_size: int = 16  # ~80 ms forward+backward multimodal on 2 CPU cores
     lr: float = 3e-3  # AdamW; small model, few steps per epoch: a brisk rate
     weight_decay: float = 1e-4  # light: dropout and early stopping do most regularising
-    # Epochs without a better val macro F1 (ties: lower val loss) before stopping; 4 lets
-    # a noisy val split (a few players) recover from one or two bad epochs.
-    patience: int = 4
+    # Epochs without a better checkpoint_metric before stopping; 5 lets a noisy val split
+    # (a few players) recover from a few bad epochs.
+    patience: int = 5
     seed: int = 0  # seeds folds, weights, shuffling, dropout, SpecAugment: same seed, same run
     n_folds: int = 3  # player-wise outer folds (the plan's acceptance criteria assume 3)
     val_fraction: float = 0.2  # share of each label's training players held for early stopping
@@ -230,9 +252,14 @@ class TrainConfig:
     deterministic: bool = True
     grad_clip: float = 1.0  # max gradient norm; 0 disables. Guards the first epochs of the gate
     gate_log_fraction: float = 0.2  # the plan's Phase 2: gate outputs for ~20% of batches
-    # "best": keep the epoch with the best val macro F1 (deep copy). "last": LEGACY, the
+    # "best": keep the epoch best by checkpoint_metric (deep copy). "last": LEGACY, the
     # pre-plan bug that kept the final epoch's weights and called them best.
     checkpoint: str = "best"
+    # What "best" means. "val_loss": the lowest val cross-entropy (ties: higher val macro
+    # F1); with ~30 val takes F1 moves in steps of a few points and often ties, the loss
+    # is the smoother signal. "val_f1": the highest val macro F1 (ties: lower val loss).
+    # Patience counts epochs without a better value of the same criterion.
+    checkpoint_metric: str = "val_loss"
     # "train": normalization fitted on each fold's train role only. "all": LEGACY leak,
     # statistics fitted on every take, held-out ones included.
     norm_fit: str = "train"
@@ -260,6 +287,7 @@ class TrainConfig:
                               f"got {list(self.modes)}")
         choices = {"class_balance": ("weighted_loss", "sampler", "none"),
                    "device": ("auto", "cpu", "cuda"), "checkpoint": ("best", "last"),
+                   "checkpoint_metric": ("val_loss", "val_f1"),
                    "norm_fit": ("train", "all")}
         for name, valid in choices.items():
             if getattr(self, name) not in valid:

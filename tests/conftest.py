@@ -51,3 +51,23 @@ def tiny_run(tiny_run_ro, tmp_path) -> Path:
     dst = tmp_path / tiny_run_ro.name
     shutil.copytree(tiny_run_ro, dst, symlinks=True)
     return dst
+
+
+@pytest.fixture(scope="session")
+def onnx_run_ro(tiny_run_ro, tmp_path_factory) -> Path:
+    """A copy of ``tiny_run_ro`` with fold 0 of every mode exported to onnx/ (3 exports in
+    fresh processes, 2 at once, ~1-2 min); read-only."""
+    from profy.export import export_models
+
+    dst = tmp_path_factory.mktemp("onnx_run") / tiny_run_ro.name
+    shutil.copytree(tiny_run_ro, dst, symlinks=True)
+    export_models(dst, [("sensor", 0), ("audio", 0), ("multimodal", 0)], workers=2)
+    return dst
+
+
+@pytest.fixture
+def onnx_run(onnx_run_ro, tmp_path) -> Path:
+    """A private copy of ``onnx_run_ro`` that a test may break."""
+    dst = tmp_path / onnx_run_ro.name
+    shutil.copytree(onnx_run_ro, dst, symlinks=True)
+    return dst

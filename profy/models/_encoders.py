@@ -14,6 +14,8 @@ downsampled by reshape + ``amax`` (ONNX-exportable with a symbolic T, unlike
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -24,6 +26,7 @@ __all__ = [
     "AudioCNN2d",
     "AudioEncoder",
     "Conv1dResampler",
+    "KeyFrontEnd",
     "MaskedAttentionPool",
     "SensorEncoder",
     "TCN",
@@ -164,22 +167,161 @@ class TCN(nn.Module):
         return x
 
 
-class SensorEncoder(nn.Module):
-    """Key-depth frames to a masked sequence at the fusion rate.
+class _TakeNorm(nn.Module):
+    """BatchNorm over take-level feature vectors ``(B, F)``.
 
-    Strided Conv1d projection (88 keys -> H, one stride-2 conv per factor 2 of
-    ``fusion_stride``) followed by ``sensor_layers`` residual dilated conv blocks.
+    Per-take statistics of a key's movement (how steady a held key is, how long it sits
+    at part depth) differ between players by a few percent of their value; standardizing
+    them across takes, as a probe's StandardScaler would, is what lets ~100 optimizer
+    steps find them. A training batch of one take cannot estimate a variance, so it is
+    normalized with the running statistics instead (eval mode always uses those: a fixed
+    affine map in the exported graph).
+    """
+
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and x.shape[0] < 2:
+            return F.batch_norm(x, self.norm.running_mean, self.norm.running_var,
+                                self.norm.weight, self.norm.bias, False, 0.0, self.norm.eps)
+        return self.norm(x)
+
+    @torch.no_grad()
+    def refit(self, batches: Iterable[Tensor]) -> None:
+        """Set the running statistics to the exact mean and (unbiased) variance of all
+        rows of ``batches``.
+
+        The features move with every optimizer step, so an exponential running average
+        lags behind the weights being evaluated; refitting after each epoch ("precise
+        BatchNorm") makes eval-mode outputs those of the current weights.
+        """
+        rows = torch.cat(list(batches))  # (N, F): a few hundred takes at most
+        if rows.shape[0] < 2:
+            return
+        self.norm.running_mean.copy_(rows.mean(0))
+        self.norm.running_var.copy_(rows.var(0, unbiased=True))
+
+
+class KeyFrontEnd(nn.Module):
+    """Per-key temporal filters shared by all 88 keys, pooled over keys by key activity.
+
+    Mixing the 88 keys linearly before any nonlinearity lets a small model memorise
+    *which* keys a piece or player uses; how a key moves (press speed, held-depth
+    wobble, release overlap with the next key) is what separates players. So, per take
+    and key, on valid frames only:
+
+    1. resting level: the mean of the frames at or above the key's mean (a key is held
+       a minority of the time, so these are its resting frames; a loose key that rests
+       high no longer looks pressed);
+    2. depth = rest - x (pressed > 0), divided by the key's travel in this take (its
+       largest depth), floored at ``key_floor`` x the take's largest travel over keys so
+       the sensor noise of an untouched key is not blown up (the fold's per-key z-score
+       gives each key a different scale; this removes it);
+    3. a Conv1d stack over time, ``|conv| -> conv -> GELU`` (the absolute value turns a
+       learned high-pass into an envelope: wobble, press and release edges), with the
+       SAME weights for every key (keys are folded into the batch: ``(B * 88, 1, T)``);
+    4. pooling over keys weighted by activity ``a = clip(depth, 0, 1)^2`` (features of
+       the keys being played, not of the 80-odd idle ones), plus the activity itself
+       (how many keys are down at once: legato overlap). Per frame this gives
+       ``(B, C + 1, T)``; over the whole take (keys and frames) a take-level vector
+       ``(B, 2C + 1)``: activity-weighted and plain means of the filters and the mean
+       number of keys down.
+
+    No parameter is tied to a key, so the encoder cannot learn a key's identity. All
+    reductions are masked sums/maxima (no percentile over a dynamic axis), so the ONNX
+    graph keeps a symbolic batch and time.
 
     Args:
-        cfg (ModelConfig): uses ``n_keys``, ``hidden``, ``fusion_stride``,
-            ``sensor_layers``, ``sensor_kernel``, ``dropout``.
+        cfg (ModelConfig): uses ``key_channels``, ``key_kernel``, ``key_floor``.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
+        c, k = cfg.key_channels, cfg.key_kernel
+        # stride 2 when the fusion rate allows it: the filters still see every frame
+        # (kernel > stride), and the tensors after them are half as long
+        self.stride = 2 if cfg.fusion_stride >= 2 else 1
+        self.conv1 = nn.Conv1d(1, c, k, stride=self.stride, padding=k // 2)
+        self.conv2 = nn.Conv1d(c, c, 3, padding=1)
+        self.floor = cfg.key_floor
+        self.slots = min(cfg.key_slots, cfg.n_keys)
+        self.frame_channels = c + 1
+        self.take_features = 2 * c + 1
+
+    def forward(self, sensor: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Args: sensor ``(B, T, K)``, mask ``(B, T)`` bool, T a multiple of ``stride``.
+
+        Returns:
+            tuple[Tensor, Tensor]: per-frame features ``(B, C + 1, T / stride)`` (0 off
+            the downsampled mask) and take-level features ``(B, 2C + 1)``.
+        """
+        valid = mask[:, :, None]  # (B, T, 1)
+        x = torch.where(valid, sensor, torch.zeros_like(sensor))  # (B, T, K)
+        m = valid.to(x.dtype)
+        n_frames = m.sum(1, keepdim=True).clamp(min=1.0)  # (B, 1, 1)
+        mean = x.sum(1, keepdim=True) / n_frames  # (B, 1, K)
+        upper = ((x >= mean) & valid).to(x.dtype)  # (B, T, K) resting frames
+        rest = (x * upper).sum(1, keepdim=True) / upper.sum(1, keepdim=True).clamp(min=1.0)
+        depth = (rest - x) * m  # (B, T, K), pressed > 0, 0 off-mask
+        travel = depth.amax(1, keepdim=True)  # (B, 1, K)
+        floor = self.floor * travel.amax(2, keepdim=True)  # (B, 1, 1)
+        depth = depth / torch.maximum(travel, floor).clamp(min=1e-6)
+        b, t, k = depth.shape
+        s = self.stride
+        count = depth.clamp(0.0, 1.0).square().sum(2)  # (B, T): keys down (all keys)
+        count = count.reshape(b, -1, s).mean(-1)[:, None, :]  # (B, 1, T/s)
+        # the filters run on the `slots` keys that travel furthest in this take (a piece
+        # uses a few dozen keys; the idle rest would only cost time). top-k and gather
+        # are symmetric in the keys, so key identity still cannot matter.
+        idx = travel[:, 0, :].topk(self.slots, dim=-1).indices  # (B, S)
+        d = torch.gather(depth, 2, idx[:, None, :].expand(b, t, self.slots))  # (B, T, S)
+        d = d.transpose(1, 2)  # (B, S, T)
+        z = d.reshape(b * self.slots, 1, t)  # keys folded into the batch
+        z = F.gelu(self.conv2(torch.abs(self.conv1(z))))  # (B*S, C, T/s)
+        mask = downsample_mask(mask, s)  # (B, T/s)
+        z = z.reshape(b, self.slots, -1, z.shape[-1]) * mask[:, None, None, :].to(z.dtype)
+        act = d.clamp(0.0, 1.0).square().reshape(b, self.slots, -1, s).mean(-1)  # (B, S, T/s)
+        act = act[:, :, None, :]  # (B, S, 1, T/s)
+        weighted_sum = (z * act).sum(1)  # (B, C, T/s)
+        act_sum = act.sum(1)  # (B, 1, T/s)
+        per_frame = torch.cat([weighted_sum / act_sum.clamp(min=1e-3), count], dim=1)
+        n = mask.to(z.dtype).sum(1, keepdim=True).clamp(min=1.0)  # (B, 1) frames at T/s
+        weighted = weighted_sum.sum(2) / act_sum.sum(2).clamp(min=1e-3)  # (B, C)
+        plain = z.sum((1, 3)) / (n * self.slots)  # (B, C)
+        take = torch.cat([weighted, plain, count.sum(2) / n], dim=1)  # (B, 2C + 1)
+        return _zero_invalid(per_frame, mask), take
+
+
+class SensorEncoder(nn.Module):
+    """Key-depth frames to a masked sequence at the fusion rate.
+
+    ``sensor_frontend="keys"`` (default): :class:`KeyFrontEnd` first; its per-frame
+    features feed the temporal stack below, and its take-level vector, standardized
+    across takes (:class:`_TakeNorm`) and projected to H, is added to every valid step.
+    ``"linear"``: the 88 keys go straight into the first Conv1d (the original design,
+    kept for ablation). The temporal stack: a strided Conv1d projection to H (one
+    stride-2 conv per factor 2 of ``fusion_stride``) and ``sensor_layers`` residual
+    dilated conv blocks.
+
+    Args:
+        cfg (ModelConfig): uses ``n_keys``, ``hidden``, ``fusion_stride``,
+            ``sensor_layers``, ``sensor_kernel``, ``dropout``, ``sensor_frontend`` and
+            the ``key_*`` fields.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.keys = KeyFrontEnd(cfg) if cfg.sensor_frontend == "keys" else None
+        if self.keys is not None:
+            self.take_norm = _TakeNorm(self.keys.take_features)
+            self.take_proj = nn.Linear(self.keys.take_features, cfg.hidden)
         n_down = cfg.fusion_stride.bit_length() - 1
+        if self.keys is not None:
+            n_down -= self.keys.stride.bit_length() - 1  # the front end strided already
         convs: list[nn.Module] = []
-        in_ch = cfg.n_keys
+        in_ch = self.keys.frame_channels if self.keys is not None else cfg.n_keys
         for i in range(max(n_down, 1)):
             stride = 2 if i < n_down else 1
             kernel = 5 if i == 0 else 3  # wider first kernel: a key press spans ~3-6 frames
@@ -190,6 +332,14 @@ class SensorEncoder(nn.Module):
         self.strides = [2 if i < n_down else 1 for i in range(len(convs))]
         self.blocks = TCN(cfg.hidden, cfg.sensor_layers, cfg.sensor_kernel, cfg.dropout)
         self.norm = nn.LayerNorm(cfg.hidden)
+
+    @torch.no_grad()
+    def refit_take_norm(self, batches: Iterable[tuple[Tensor, Tensor]]) -> None:
+        """Refit the take-level standardization on ``(sensor, mask)`` batches (the
+        training takes), so eval mode uses statistics of the current weights."""
+        if self.keys is None:
+            return
+        self.take_norm.refit(self.keys(sensor, mask)[1] for sensor, mask in batches)
 
     def forward(self, sensor: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """Encode.
@@ -202,11 +352,19 @@ class SensorEncoder(nn.Module):
             tuple[Tensor, Tensor]: features ``(B, T / fusion_stride, H)`` (zero at invalid
             frames) and their mask ``(B, T / fusion_stride)``.
         """
-        x = _zero_invalid(sensor.transpose(1, 2), mask)  # (B, 88, T)
+        take = None
+        if self.keys is not None:
+            x, take_vec = self.keys(sensor, mask)  # (B, C + 1, T/s), (B, 2C + 1)
+            mask = downsample_mask(mask, self.keys.stride)  # (B, T/s)
+            take = self.take_proj(self.take_norm(take_vec))  # (B, H)
+        else:
+            x = _zero_invalid(sensor.transpose(1, 2), mask)  # (B, 88, T)
         for conv, stride in zip(self.proj, self.strides, strict=True):
             mask = downsample_mask(mask, stride)
             x = _zero_invalid(F.gelu(conv(x)), mask)  # (B, H, L/2)
         x = self.blocks(x, mask)  # (B, H, L)
+        if take is not None:
+            x = x + take[:, :, None]  # the take's key-movement profile at every step
         x = self.norm(x.transpose(1, 2))  # (B, L, H)
         return torch.where(mask[:, :, None], x, torch.zeros_like(x)), mask
 

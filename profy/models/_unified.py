@@ -138,6 +138,12 @@ class UnifiedAttentionModel(nn.Module):
             mask = torch.ones_like(x.select(3 - time_dim, 0), dtype=torch.bool)  # (B, T)
         return pad_time(mask, self.time_multiple, dim=1, value=False)
 
+    def prepare_sensor(self, sensor: Tensor, sensor_mask: Tensor | None
+                       ) -> tuple[Tensor, Tensor]:
+        """The padded sensor and mask in force that ``forward`` hands the sensor encoder."""
+        mask = self._mask(sensor, sensor_mask, time_dim=1)  # (B, T_pad)
+        return pad_time(sensor, self.time_multiple, dim=1), mask
+
     # ----------------------------------------------------------------- forward
     def forward(self, sensor: Tensor | None = None, sensor_mask: Tensor | None = None,
                 logmel: Tensor | None = None, audio_mask: Tensor | None = None,
@@ -181,8 +187,7 @@ class UnifiedAttentionModel(nn.Module):
         streams: list[tuple[Tensor, Tensor]] = []
         if self.sensor_encoder is not None:
             assert sensor is not None
-            s_mask = self._mask(sensor, sensor_mask, time_dim=1)  # (B, T_pad)
-            sensor = pad_time(sensor, self.time_multiple, dim=1)  # (B, T_pad, 88)
+            sensor, s_mask = self.prepare_sensor(sensor, sensor_mask)  # (B, T_pad, 88)
             streams.append(self.sensor_encoder(sensor, s_mask))  # (B, L, H), (B, L)
         if self.audio_encoder is not None:
             assert logmel is not None
@@ -214,7 +219,8 @@ class UnifiedAttentionModel(nn.Module):
             dict: ``mode``, ``n_parameters``, parameters per part, ``n_mels_in``,
             ``audio_channels_used`` (config value) and ``audio_channels_reaching_encoder``
             (0 in sensor mode), ``use_tcn``, ``use_masks``, ``min_sensor_weight``,
-            ``modality_dropout_p``, ``head``, ``hidden``, strides, ``config_hash``.
+            ``modality_dropout_p``, ``sensor_frontend`` (None in audio mode), ``head``,
+            ``hidden``, strides, ``config_hash``.
         """
         cfg = self.cfg
 
@@ -233,6 +239,7 @@ class UnifiedAttentionModel(nn.Module):
                 cfg.audio_channels_used if self.audio_encoder is not None else 0,
             "use_tcn": cfg.use_tcn and self.audio_encoder is not None,
             "use_masks": cfg.use_masks,
+            "sensor_frontend": cfg.sensor_frontend if self.sensor_encoder is not None else None,
             "min_sensor_weight": cfg.min_sensor_weight,
             "modality_dropout_p": cfg.modality_dropout_p,
             "head": cfg.head,

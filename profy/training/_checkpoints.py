@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,10 @@ import torch
 from torch import Tensor
 
 from profy._io import atomic_write_bytes, atomic_write_json
+from profy._tags import TAG_RE as _TAG_RE
+from profy._tags import TagEntry, checkpoint_name, list_tags, resolve_tag
+from profy._tags import entry_from_raw as _entry
+from profy._tags import read_registry as _read_registry
 from profy.config import RunConfig, config_hash, from_dict, to_dict
 from profy.errors import ConfigError, MalformedFileError, MissingInputError
 from profy.features import file_sha256
@@ -31,13 +34,6 @@ __all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "TagEntry", "checkpoint_name", "li
            "load_checkpoint", "register_tag", "resolve_tag", "save_checkpoint"]
 
 CHECKPOINT_FORMAT = "profy-checkpoint/1"
-_TAG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_REGISTRY_VERSION = 1
-
-
-def checkpoint_name(mode: str, fold: int) -> str:
-    """File name of one mode's fold checkpoint inside ``checkpoints/``."""
-    return f"{mode}_fold{fold}.safetensors"
 
 
 @dataclass(frozen=True)
@@ -123,36 +119,6 @@ def load_checkpoint(path: str | Path, *, map_location: str = "cpu") -> Checkpoin
                       summary=summary, path=path)
 
 
-@dataclass(frozen=True)
-class TagEntry:
-    """What a semantic tag names: a run, a mode, its folds and the files' hashes."""
-
-    tag: str
-    run_dir: Path
-    mode: str
-    folds: tuple[int, ...]
-    files: dict[str, str]  # path relative to run_dir -> sha256
-    config_hash: str
-    created_at: str
-
-    def checkpoint_paths(self) -> list[Path]:
-        """Absolute paths of the tagged checkpoints, fold order."""
-        return [self.run_dir / "checkpoints" / checkpoint_name(self.mode, k) for k in self.folds]
-
-
-def _read_registry(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {"version": _REGISTRY_VERSION, "tags": {}}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedFileError(path, f"tag registry is not readable JSON ({exc})") from None
-    if not isinstance(data, dict) or data.get("version") != _REGISTRY_VERSION \
-            or not isinstance(data.get("tags"), dict):
-        raise MalformedFileError(path, f"not a version-{_REGISTRY_VERSION} tag registry")
-    return data
-
-
 def register_tag(registry: str | Path, tag: str, run_dir: str | Path, *, mode: str,
                  folds: tuple[int, ...] | None = None, replace: bool = False) -> TagEntry:
     """Name ``mode``'s checkpoints of ``run_dir`` with ``tag`` in the registry file.
@@ -196,39 +162,3 @@ def register_tag(registry: str | Path, tag: str, run_dir: str | Path, *, mode: s
     data["tags"][tag] = entry
     atomic_write_json(registry, data)
     return _entry(tag, entry)
-
-
-def _entry(tag: str, raw: dict[str, Any]) -> TagEntry:
-    return TagEntry(tag=tag, run_dir=Path(raw["run"]), mode=raw["mode"],
-                    folds=tuple(raw["folds"]), files=dict(raw["files"]),
-                    config_hash=raw["config_hash"], created_at=raw["created_at"])
-
-
-def resolve_tag(registry: str | Path, tag: str, *, verify: bool = True) -> TagEntry:
-    """Look ``tag`` up; with ``verify``, re-hash every file it names.
-
-    Raises:
-        ConfigError: unknown tag (the known ones are listed).
-        MalformedFileError: a tagged file changed since it was tagged.
-        MissingInputError: a tagged file is gone.
-    """
-    registry = Path(registry)
-    tags = _read_registry(registry)["tags"]
-    if tag not in tags:
-        raise ConfigError(f"unknown tag {tag!r} in {registry}; known: "
-                          f"{', '.join(sorted(tags)) or '(none)'}")
-    entry = _entry(tag, tags[tag])
-    if verify:
-        for rel, digest in entry.files.items():
-            path = entry.run_dir / rel
-            if not path.is_file():
-                raise MissingInputError(path, f"file of tag {tag!r} is gone")
-            if file_sha256(path) != digest:
-                raise MalformedFileError(path, f"changed since it was tagged {tag!r}")
-    return entry
-
-
-def list_tags(registry: str | Path) -> list[TagEntry]:
-    """Every tag in the registry, sorted by name (an absent registry has none)."""
-    tags = _read_registry(Path(registry))["tags"]
-    return [_entry(t, tags[t]) for t in sorted(tags)]

@@ -1,10 +1,16 @@
-"""One fold of one mode: epochs, early stopping on val macro F1, best-epoch weights kept.
+"""One fold of one mode: epochs, early stopping on the val split, best-epoch weights kept.
 
 The pre-plan loop kept the last epoch's weights and called them "best". Here the
-weights of the best epoch (highest val macro F1; ties go to the lower val loss) are
-kept as a deep copy, ``copy.deepcopy(model.state_dict())``: ``state_dict()`` alone
-returns views of the live parameters, which later optimizer steps would overwrite.
-``checkpoint="last"`` (legacy profile only) reproduces the bug on purpose.
+weights of the best epoch are kept as a deep copy, ``copy.deepcopy(model.state_dict())``:
+``state_dict()`` alone returns views of the live parameters, which later optimizer steps
+would overwrite. "Best" is ``train.checkpoint_metric``: the lowest val loss (ties: higher
+val macro F1; the default, smoother on ~30-70 val takes) or the highest val macro F1
+(ties: lower val loss). ``checkpoint="last"`` (legacy profile only) reproduces the bug
+on purpose.
+
+Before each validation the sensor encoder's take-level BatchNorm is refitted on the
+training takes (:func:`refit_take_norm`), so the evaluated and kept weights carry the
+statistics of those very weights, not a running average that lags behind them.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from profy.training._data import FoldInputs, batch_order, class_weights
 __all__ = ["EpochStats", "FoldOutcome", "Predictions", "evaluate", "predict", "train_fold"]
 
 _F1_TIE = 1e-12  # F1 values closer than this are a tie, decided by val loss
+_LOSS_TIE = 1e-12  # likewise for val losses under checkpoint_metric="val_loss"
 
 
 @dataclass
@@ -111,10 +118,37 @@ def evaluate(model: nn.Module, inputs: FoldInputs, *, mode: str, batch_size: int
     return loss, f1, float((pred.prediction == y_np).mean())
 
 
-def _better(f1: float, loss: float, best: tuple[float, float] | None) -> bool:
+@torch.no_grad()
+def refit_take_norm(model: nn.Module, train: FoldInputs, *, mode: str, batch_size: int) -> None:
+    """Refit the sensor encoder's take-level BatchNorm on every training take, in order.
+
+    Its running average lags behind weights that moved all epoch; the exact statistics of
+    the current weights make the evaluated (and kept) model the one that was trained.
+    A no-op for models without a key front end (audio mode, ``sensor_frontend=linear``).
+    """
+    encoder = getattr(model, "sensor_encoder", None)
+    if encoder is None or getattr(encoder, "keys", None) is None:
+        return
+    batches = (train.batch(rows, mode) for rows in torch.arange(len(train)).split(batch_size))
+    encoder.refit_take_norm(_padded_sensor(model, kw) for kw in batches)
+
+
+def _padded_sensor(model: nn.Module, kw: dict[str, Tensor | None]) -> tuple[Tensor, Tensor]:
+    """The sensor and mask a batch feeds the sensor encoder (padded as the model pads)."""
+    sensor, mask = kw["sensor"], kw["sensor_mask"]
+    assert sensor is not None
+    return model.prepare_sensor(sensor, mask)
+
+
+def _better(f1: float, loss: float, best: tuple[float, float] | None, *,
+            metric: str = "val_f1") -> bool:
+    """Is an epoch with val ``(f1, loss)`` better than ``best`` under ``metric``?"""
     if best is None:
         return True
     best_f1, best_loss = best
+    if metric == "val_loss":
+        return loss < best_loss - _LOSS_TIE or (abs(loss - best_loss) <= _LOSS_TIE
+                                                and f1 > best_f1 + _F1_TIE)
     return f1 > best_f1 + _F1_TIE or (abs(f1 - best_f1) <= _F1_TIE and loss < best_loss)
 
 
@@ -177,12 +211,13 @@ def train_fold(model: nn.Module, train: FoldInputs, val: FoldInputs, cfg: TrainC
                 with torch.no_grad():
                     on_gate(epoch, b, rows.cpu(), out.modality_weights.detach().float().cpu(),
                             kw["quality"].float().cpu(), gate.temperature(kw["quality"]).cpu())
+        refit_take_norm(model, train, mode=mode, batch_size=cfg.batch_size)
         val_loss, val_f1, val_acc = evaluate(model, val, mode=mode, batch_size=cfg.batch_size)
         stats = EpochStats(epoch=epoch, train_loss=total / max(count, 1), val_loss=val_loss,
                            val_macro_f1=val_f1, val_accuracy=val_acc,
                            seconds=time.perf_counter() - t0)
         history.append(stats)
-        if _better(val_f1, val_loss, best):
+        if _better(val_f1, val_loss, best, metric=cfg.checkpoint_metric):
             best, best_epoch, since_best = (val_f1, val_loss), epoch, 0
             best_state = copy.deepcopy(model.state_dict())  # a copy, not views of live weights
         else:

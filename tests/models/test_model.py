@@ -354,3 +354,67 @@ def test_helpers_pad_downsample_and_resample():
     assert Conv1dResampler(5, 8, 4)(x).shape == (2, 5, 24)
     assert Conv1dResampler(5, 4, 16)(x).shape == (2, 5, 3)
     assert Conv1dResampler(5, 4, 4)(x).shape == (2, 5, 12)
+
+
+# ---------------------------------------------------------------- sensor key front end
+def _pressed_keys(batch: int, frames: int, seed: int) -> dict:
+    """Sensor-mode inputs that look like key presses: a resting level per key plus a few
+    held notes going down (negative), so resting level and travel are well defined."""
+    kw = make_inputs("sensor", batch, frames, seed=seed)
+    g = torch.Generator().manual_seed(seed + 100)
+    x = 0.05 * torch.randn(batch, frames, 88, generator=g)
+    for b in range(batch):
+        for key in torch.randint(0, 88, (6,), generator=g).tolist():
+            start = int(torch.randint(0, frames - 12, (1,), generator=g))
+            x[b, start:start + 10, key] -= 4.0 + torch.rand(1, generator=g).item()
+    kw["sensor"] = x
+    return kw
+
+
+@pytest.mark.parametrize("mode", ["sensor", "multimodal"])
+def test_key_front_end_ignores_key_identity(mode):
+    """Filters are shared by all keys and pooled over keys: permuting the 88 keys changes
+    nothing, so the encoder cannot memorise which keys a piece or player uses."""
+    model = build(mode)
+    kw = make_inputs(mode, 3, 97, seed=21)
+    perm = torch.randperm(88, generator=torch.Generator().manual_seed(0))
+    assert_close(run(model, {**kw, "sensor": kw["sensor"][:, :, perm]}), run(model, kw),
+                 atol=1e-5)
+    linear = build(mode, sensor_frontend="linear")
+    moved = run(linear, {**kw, "sensor": kw["sensor"][:, :, perm]}).logits
+    assert not torch.allclose(moved, run(linear, kw).logits, atol=1e-4)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), scale=st.floats(0.2, 5.0))
+def test_key_front_end_removes_resting_level_and_scale(seed, scale):
+    """A loose key resting high (a per-take, per-key offset) and the per-key z-score's
+    scale do not reach the model: only how far and how each key moves from rest."""
+    model = build("sensor")
+    kw = _pressed_keys(2, 64, seed)
+    g = torch.Generator().manual_seed(seed)
+    offset = 3.0 * torch.randn(2, 1, 88, generator=g)  # (B, 1, K): constant over time
+    moved = {**kw, "sensor": scale * kw["sensor"] + offset}
+    assert_close(run(model, moved), run(model, kw), atol=1e-4)
+
+
+def test_take_norm_refit_uses_exact_statistics_and_batches_of_one_train():
+    model = build("sensor").train()
+    kw = _pressed_keys(5, 64, seed=3)
+    model(**{k: v[:1] for k, v in kw.items()})  # a batch of one take does not fail in training
+    encoder = model.sensor_encoder
+    sensor, mask = model.prepare_sensor(kw["sensor"], kw["sensor_mask"])
+    encoder.refit_take_norm([(sensor[:2], mask[:2]), (sensor[2:], mask[2:])])
+    with torch.no_grad():
+        feats = encoder.keys(sensor, mask)[1]  # (B, F) take-level features
+    norm = encoder.take_norm.norm
+    torch.testing.assert_close(norm.running_mean, feats.mean(0))
+    torch.testing.assert_close(norm.running_var, feats.var(0, unbiased=True))
+    assert model.training  # left as it was
+
+
+@pytest.mark.parametrize("bad", [{"sensor_frontend": "conv"}, {"key_kernel": 4},
+                                 {"key_channels": 0}, {"key_floor": 0.0}])
+def test_bad_key_front_end_values_are_rejected(bad):
+    with pytest.raises(ConfigError):
+        ModelConfig(**bad)

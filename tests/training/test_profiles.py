@@ -53,6 +53,8 @@ def test_profile_contents():
             legacy.model.use_masks, legacy.model.modality_dropout_p,
             legacy.model.min_sensor_weight, legacy.train.checkpoint,
             legacy.train.norm_fit) == (64, "per_sample", False, 0.3, 0.0, "last", "all")
+    # that date's sensor encoder and its (unused) "best" criterion
+    assert (legacy.model.sensor_frontend, legacy.train.checkpoint_metric) == ("linear", "val_f1")
 
 
 def test_set_overrides_are_typed_and_applied_in_order():

@@ -150,7 +150,10 @@ def test_epoch_history_marks_the_best_val_epoch(run):
     for (mode, fold), part in epochs.groupby(["mode", "fold"]):
         assert part["best"].sum() == 1, (mode, fold)
         kept = part[part["best"]].iloc[0]
-        assert kept["val_macro_f1"] == part["val_macro_f1"].max()
+        # the default checkpoint_metric: lowest val loss, ties to the higher val macro F1
+        assert kept["val_loss"] == part["val_loss"].min()
+        tied = part[part["val_loss"] == kept["val_loss"]]
+        assert kept["val_macro_f1"] == tied["val_macro_f1"].max()
         result = json.loads((run[1].run_dir / f"folds/{mode}_fold{fold}/result.json").read_text())
         assert result["kept_epoch"] == kept["epoch"] == result["best_epoch"]
 

@@ -93,7 +93,7 @@ def _same(a, b):
 def test_best_epoch_weights_are_kept_not_the_last(fold0, monkeypatch):
     """A later, worse epoch must not leak into the kept weights (the pre-plan bug)."""
     _scripted(monkeypatch, [0.5, 0.9, 0.4, 0.3])
-    cfg = TrainConfig(epochs=4, patience=10, lr=0.01)
+    cfg = TrainConfig(epochs=4, patience=10, lr=0.01, checkpoint_metric="val_f1")
     model, outcome, snaps = _train_scripted(fold0, cfg)
     assert len(snaps) == 4 and not _same(snaps[1], snaps[3])  # training did move the weights
     assert (outcome.kept_epoch, outcome.best_epoch) == (2, 2)
@@ -105,7 +105,8 @@ def test_best_epoch_weights_are_kept_not_the_last(fold0, monkeypatch):
 
 def test_legacy_last_checkpoint_keeps_the_last_epoch(fold0, monkeypatch):
     _scripted(monkeypatch, [0.5, 0.9, 0.4])
-    cfg = TrainConfig(epochs=3, patience=10, lr=0.01, checkpoint="last")
+    cfg = TrainConfig(epochs=3, patience=10, lr=0.01, checkpoint="last",
+                      checkpoint_metric="val_f1")
     model, outcome, snaps = _train_scripted(fold0, cfg)
     assert (outcome.kept_epoch, outcome.best_epoch) == (3, 2)
     assert _same(model.state_dict(), snaps[2])
@@ -114,13 +115,31 @@ def test_legacy_last_checkpoint_keeps_the_last_epoch(fold0, monkeypatch):
 
 def test_f1_tie_goes_to_lower_val_loss(fold0, monkeypatch):
     _scripted(monkeypatch, [0.6, 0.6, 0.6], losses=[0.7, 0.5, 0.6])
-    _, outcome, snaps = _train_scripted(fold0, TrainConfig(epochs=3, patience=10))
+    cfg = TrainConfig(epochs=3, patience=10, checkpoint_metric="val_f1")
+    _, outcome, snaps = _train_scripted(fold0, cfg)
     assert outcome.kept_epoch == 2 and _same(outcome.state_dict, snaps[1])
+
+
+def test_default_checkpoint_metric_is_val_loss_with_f1_breaking_ties(fold0, monkeypatch):
+    """Lowest val loss wins even over a higher F1; equal losses go to the higher F1."""
+    _scripted(monkeypatch, [0.9, 0.5, 0.6, 0.7], losses=[0.6, 0.4, 0.4, 0.5])
+    model, outcome, snaps = _train_scripted(fold0, TrainConfig(epochs=4, patience=10, lr=0.01))
+    assert TrainConfig().checkpoint_metric == "val_loss"
+    assert (outcome.kept_epoch, outcome.best_epoch) == (3, 3)
+    assert _same(outcome.state_dict, snaps[2]) and _same(model.state_dict(), snaps[2])
+    assert not _same(model.state_dict(), snaps[3])
+
+
+def test_patience_counts_the_checkpoint_metric(fold0, monkeypatch):
+    _scripted(monkeypatch, [0.5, 0.9, 0.9, 0.9], losses=[0.5, 0.6, 0.7, 0.8])
+    _, outcome, _ = _train_scripted(fold0, TrainConfig(epochs=4, patience=2))
+    assert len(outcome.history) == 3 and outcome.stopped_early and outcome.kept_epoch == 1
 
 
 def test_patience_stops_early(fold0, monkeypatch):
     _scripted(monkeypatch, [0.8, 0.1, 0.1, 0.1, 0.1])
-    _, outcome, _ = _train_scripted(fold0, TrainConfig(epochs=5, patience=2))
+    cfg = TrainConfig(epochs=5, patience=2, checkpoint_metric="val_f1")
+    _, outcome, _ = _train_scripted(fold0, cfg)
     assert len(outcome.history) == 3 and outcome.stopped_early and outcome.kept_epoch == 1
 
 

@@ -1,0 +1,110 @@
+"""``guardrails gate RUN --baseline RUN_OR_TAG``: acceptance gates and baseline comparison.
+
+Runs the criteria's ``gate`` and ``baseline`` checks on RUN against the baseline (a run
+folder, or a semantic tag resolved in ``tags.json``: ``--registry``, else the one beside
+RUN), prints the per-mode paired deltas and their bootstrap intervals, and writes the
+verdict (``verdict.json``, JUnit, Markdown). Runs that cannot be compared (different
+corpora, label sets or splits) are refused: exit 2 with the reason. The method is in
+:mod:`guardrails.gates.baseline`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+__all__ = ["add_parser", "print_deltas"]
+
+
+def print_deltas(results, console) -> None:
+    """A table of the ``baseline.f1_delta[...]`` results: per-fold deltas and the interval."""
+    from rich.table import Table
+
+    rows = [r for r in results if r.name.startswith("baseline.f1_delta[") and r.details]
+    if not rows:
+        return
+    folds = sorted({k for r in rows for k in r.details.get("per_fold_delta", {})})
+    table = Table(title="paired macro-F1 deltas (candidate - baseline)", title_justify="left")
+    table.add_column("mode")
+    for k in folds:
+        table.add_column(f"fold {k}", justify="right")
+    table.add_column("delta", justify="right")
+    table.add_column("CI", justify="right")
+    table.add_column("status")
+    for r in rows:
+        d = r.details
+        per = d.get("per_fold_delta", {})
+        ci = d.get("ci")
+        table.add_row(d.get("mode", r.name), *[f"{per[k]:+.4f}" if k in per else "–"
+                                               for k in folds],
+                      f"{d['delta']:+.4f}" if "delta" in d else "–",
+                      f"{d.get('confidence', 0):.0%} [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "–",
+                      r.status.upper())
+    console.print(table)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from guardrails._cmd_ci import report_dir_for
+    from guardrails._context import RunContext
+    from guardrails._criteria import load_criteria
+    from guardrails._registry import run_checks
+    from guardrails.errors import BadInputError
+    from guardrails.gates.baseline import (
+        IncomparableRunsError,
+        comparability_problems,
+        resolve_baseline,
+    )
+    from guardrails.report import emit
+
+    started = time.perf_counter()
+    run = Path(args.run)
+    if not run.is_dir():
+        raise BadInputError(run, "not a run folder (no such directory)")
+    criteria = load_criteria(args.criteria)
+    base_dir, tag = resolve_baseline(args.baseline, run, args.registry)
+    baseline = RunContext(base_dir, seed=args.seed)
+    report_dir = report_dir_for(run, args.report_dir)
+    ctx = RunContext(run, report_dir=report_dir, baseline=baseline, seed=args.seed)
+    problems = comparability_problems(ctx, baseline)  # refuse before any check runs
+    if problems:
+        raise IncomparableRunsError(base_dir, f"cannot be compared with {run}: "
+                                    + "; ".join(problems))
+    results = run_checks(ctx, criteria, categories=["gate", "baseline"],
+                         raise_artifact_errors=False)
+    if not results:
+        raise BadInputError(Path(criteria.source), "selects no gate/baseline checks")
+    console = None
+    if not args.quiet:
+        from rich.console import Console
+
+        console = Console(highlight=False)
+    code = emit(results, title=f"guardrails gate {run.name} vs {tag or base_dir.name}",
+                report_dir=report_dir, junit=args.junit, markdown=args.markdown,
+                console=False if args.quiet else console, run_dir=run.resolve(),
+                criteria_source=criteria.source, elapsed_s=time.perf_counter() - started,
+                extra={"command": "gate", "baseline": str(base_dir), "baseline_tag": tag,
+                       "seed": args.seed})
+    if console is not None:
+        print_deltas(results, console)
+    return code
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("gate", help="acceptance gates + paired comparison with a baseline run "
+                                    "or tag; exit 0 pass, 1 fail, 2 bad input/incomparable")
+    p.add_argument("run", metavar="RUN", help="candidate run folder")
+    p.add_argument("--baseline", metavar="RUN_OR_TAG", required=True,
+                   help="baseline run folder, or a tag in tags.json (e.g. mm-audiofix)")
+    p.add_argument("--registry", metavar="FILE",
+                   help="tag registry (default: tags.json beside RUN)")
+    p.add_argument("--criteria", metavar="FILE",
+                   help="criteria YAML selecting checks and thresholds (default: the plan's)")
+    p.add_argument("--report-dir", metavar="DIR",
+                   help="where verdict.json, junit.xml, summary.md go (default: RUN/guardrails)")
+    p.add_argument("--junit", metavar="FILE", help="also write the JUnit XML here")
+    p.add_argument("--markdown", metavar="FILE", help="also write the Markdown summary here")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the bootstrap resampling (same seed, same interval)")
+    p.add_argument("--quiet", action="store_true", help="do not print the tables")
+    p.set_defaults(func=_run)

@@ -1,0 +1,186 @@
+"""Benchmark replay: a tagged model on a fixed replay set vs its recorded references.
+
+Replay set: every fold the tag names that has an ONNX file, each model on its own fold's
+held-out takes (``splits.parquet`` role ``test``), so the set is fixed by the run.
+
+Two references, two results:
+
+* ``replay.benchmark.training``: the replayed outputs against the training-time
+  predictions (``predictions.parquet``) on every replayed take, pooled (P(pro) drift,
+  class agreement, macro-F1 drift). Available on the first replay already.
+* ``replay.benchmark.reference``: against the **stored reference** of this tag: on the
+  first benchmark replay of a tag (or with ``rebase``), the per-fold probabilities,
+  macro F1, batch-1 latency and the model and data hashes are written to
+  ``<history folder>/replay_reference/<tag>.json``; later replays must reproduce the
+  probabilities (``max_prob_drift``) and F1 (``max_f1_drift``) on the same data hash,
+  and keep the batch-1 latency (best of ``latency_repeats`` passes, the figure least
+  inflated by a busy machine) within ``max_latency_ratio`` of the reference.
+  Why not the export's ``.npz`` reference data: it holds edge-case inputs for parity,
+  not the replay set, and no latency; the first replay on this machine is the honest
+  latency reference (latency depends on the machine, so rebase after moving it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from guardrails._registry import register
+from guardrails._result import CheckResult
+from guardrails.errors import ArtifactError, BadInputError
+from guardrails.replay._features import batch_sha256
+from guardrails.replay._model import OnnxModel, macro_f1
+from guardrails.replay._record import record
+from guardrails.replay._setup import applies_replay, history_path, open_replay, recorded
+from guardrails.replay.smoke import drift_result
+
+__all__ = ["benchmark", "reference_path"]
+
+_PARAMS = {"registry": "", "tag": "mm-audiofix", "history": "", "max_prob_drift": 1e-3,
+           "min_agreement": 1.0, "max_f1_drift": 0.01, "max_latency_ratio": 3.0,
+           "latency_repeats": 20, "threads": 1, "rebase": False}
+
+
+def reference_path(history: Path, tag: str) -> Path:
+    """Where a tag's benchmark reference lives (beside the history)."""
+    return history.parent / "replay_reference" / f"{tag}.json"
+
+
+def _read_reference(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("version") != 1 or not isinstance(data.get("folds"), dict):
+            raise ValueError("not a version-1 replay reference")
+        return data
+    except (OSError, ValueError, AttributeError) as exc:
+        raise BadInputError(path, f"benchmark reference is unreadable ({exc}); delete it or "
+                                  "pass --rebase") from None
+
+
+def _vs_reference(ref: dict, runs: dict, *, max_prob_drift: float, max_f1_drift: float,
+                  max_latency_ratio: float, tag: str) -> CheckResult:
+    problems, per_fold = [], {}
+    for fold, now in runs.items():
+        old = ref["folds"].get(str(fold))
+        if old is None:
+            problems.append(f"fold {fold} has no reference")
+            continue
+        if old["data_sha256"] != now["data_sha256"]:
+            problems.append(f"fold {fold}: the replay set changed (data hash)")
+            continue
+        drift = float(np.max(np.abs(np.asarray(old["prob_pro"]) - now["prob_pro"])))
+        f1_drift = abs(now["macro_f1"] - old["macro_f1"])
+        ratio = now["latency_ms"] / max(old["latency_ms"], 1e-9)
+        per_fold[fold] = {"prob_drift": drift, "f1": now["macro_f1"],
+                          "reference_f1": old["macro_f1"], "latency_ms": now["latency_ms"],
+                          "reference_latency_ms": old["latency_ms"], "latency_ratio": ratio,
+                          "model_changed": old["model_sha256"] != now["model_sha256"]}
+        if not drift <= max_prob_drift:
+            problems.append(f"fold {fold}: P(pro) drifts by {drift:.2e} from the reference")
+        if not f1_drift <= max_f1_drift:
+            problems.append(f"fold {fold}: macro F1 {now['macro_f1']:.3f} vs reference "
+                            f"{old['macro_f1']:.3f}")
+        if not ratio <= max_latency_ratio:
+            problems.append(f"fold {fold}: latency {now['latency_ms']:.2f} ms is "
+                            f"{ratio:.1f}x the reference {old['latency_ms']:.2f} ms")
+    ok = not problems
+    changed = [k for k, v in per_fold.items() if v["model_changed"]]
+    msg = (f"{tag} reproduces its reference of {ref['created_at']} on folds "
+           f"{sorted(per_fold)}" + (f" (model bytes changed on folds {changed})" if changed
+                                    else "")) if ok else "; ".join(problems)
+    return CheckResult("replay.benchmark.reference", "replay", ok, observed=per_fold,
+                       expected={"max_prob_drift": max_prob_drift,
+                                 "max_f1_drift": max_f1_drift,
+                                 "max_latency_ratio": max_latency_ratio}, message=msg)
+
+
+@register("replay.benchmark", category="replay", params=_PARAMS,
+          applies=lambda ctx: applies_replay(ctx),
+          description="tagged model on its fixed held-out set vs training-time predictions "
+                      "and the stored metrics/latency reference")
+def benchmark(ctx, *, registry: str, tag: str, history: str, max_prob_drift: float,
+              min_agreement: float, max_f1_drift: float, max_latency_ratio: float,
+              latency_repeats: int, threads: int, rebase: bool) -> list[CheckResult]:
+    """Benchmark replay (see the module docstring); appends one history row."""
+    first = open_replay(ctx.run_dir, registry=registry, tag=tag, baseline_tag="",
+                        fold=min(_tagged_folds(ctx.run_dir, registry, tag)))
+    folds = [k for k in first.model.folds if first.model.onnx_path(k).is_file()]
+    runs, probs, preds, labels, shas, recs = {}, [], [], [], [], []
+    for fold in folds:
+        rp = first if fold == first.fold else open_replay(
+            ctx.run_dir, registry=registry, tag=tag, baseline_tag="", fold=fold)
+        model = OnnxModel(rp.onnx(), threads=threads)
+        out = model.predict(rp.batch, latency_repeats=latency_repeats)
+        runs[fold] = {"prob_pro": out.probs[:, 1].astype(np.float64),
+                      "macro_f1": macro_f1(rp.labels, out.pred), "latency_ms": out.latency_ms,
+                      "latency_median_ms": out.latency_median_ms,
+                      "data_sha256": batch_sha256(rp.batch), "model_sha256": model.sha256,
+                      "n_takes": len(rp.batch)}
+        probs.append(out.probs)
+        preds.append(out.pred)
+        labels.append(rp.labels)
+        shas.append(model.sha256)
+        recs.append(recorded(rp.model.run_dir, rp.model.mode, fold, rp.batch.sample_ids))
+    pooled = {k: np.concatenate([r[k] for r in recs]) for k in ("prob_pro", "pred", "labels")}
+    pooled["macro_f1"] = macro_f1(pooled["labels"], pooled["pred"])
+    all_pred, all_labels = np.concatenate(preds), np.concatenate(labels)
+    f1 = macro_f1(all_labels, all_pred)
+    training = drift_result("replay.benchmark.training", np.concatenate(probs), all_pred, f1,
+                            pooled, max_prob_drift=max_prob_drift, min_agreement=min_agreement,
+                            max_f1_drift=max_f1_drift, what=f"{tag} at training time")
+    hist = history_path(first.registry, history)
+    ref_file = reference_path(hist, tag)
+    ref = None if rebase else _read_reference(ref_file)
+    if ref is None:
+        _write_reference(ref_file, tag, runs)
+        vs_ref = CheckResult("replay.benchmark.reference", "replay", True,
+                             observed={k: {"macro_f1": v["macro_f1"], "latency_ms":
+                                           v["latency_ms"]} for k, v in runs.items()},
+                             expected="stored as the reference",
+                             message=f"first benchmark of {tag}: reference stored in {ref_file}")
+    else:
+        vs_ref = _vs_reference(ref, runs, max_prob_drift=max_prob_drift,
+                               max_f1_drift=max_f1_drift,
+                               max_latency_ratio=max_latency_ratio, tag=tag)
+    latency = float(np.median([v["latency_ms"] for v in runs.values()]))
+    data_sha = hashlib.sha256("".join(v["data_sha256"] for v in runs.values()).encode())
+    model_sha = hashlib.sha256("".join(shas).encode()).hexdigest() if len(shas) > 1 else shas[0]
+    metrics = {"macro_f1": f1, "recorded_f1": pooled["macro_f1"], "latency_ms": latency,
+               "folds": {k: {"macro_f1": v["macro_f1"], "latency_ms": v["latency_ms"]}
+                         for k, v in runs.items()}, "reference": str(ref_file)}
+    return record("benchmark", first, model_sha256=model_sha, results=[training, vs_ref],
+                  metrics=metrics, macro_f1=f1, latency_ms=latency, baseline_f1=None,
+                  history=history, data_sha256=data_sha.hexdigest(),
+                  n_takes=int(all_pred.shape[0]), fold=None if len(folds) > 1 else folds[0])
+
+
+def _tagged_folds(run_or_dir: Path, registry: str, tag: str) -> list[int]:
+    """Folds of ``tag`` that have an ONNX file (at least one, else bad input)."""
+    from guardrails.replay._model import resolve
+    from guardrails.replay._setup import registry_path
+
+    entry = resolve(registry_path(Path(run_or_dir), registry), tag, verify=False)
+    folds = [k for k in entry.folds if entry.onnx_path(k).is_file()]
+    if not folds:
+        raise ArtifactError(entry.run_dir / "onnx", f"no ONNX model of tag {tag!r} "
+                                                    "(run `profy export`)")
+    return folds
+
+
+def _write_reference(path: Path, tag: str, runs: dict) -> None:
+    from guardrails._result import jsonable
+    from profy._io import atomic_write_json
+
+    data = {"version": 1, "tag": tag,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "folds": {str(k): jsonable(v) for k, v in runs.items()}}
+    try:
+        atomic_write_json(path, data)
+    except OSError as exc:
+        raise BadInputError(path, f"cannot write the benchmark reference ({exc})") from None

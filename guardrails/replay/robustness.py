@@ -1,0 +1,129 @@
+"""Robustness replay: the smoke replay's takes under controlled perturbations.
+
+Levels (see :mod:`._perturb` for how each is made): clean, audio noise at each of
+``snr_levels`` dB, audio dropped out (silent audio, empty mask, silent-take quality
+vector), and each fraction of ``key_drop_fractions`` of the sensor keys frozen.
+
+At every level the multimodal release model and the sensor-only baseline replay the
+same perturbed takes; the baseline runs from its own ONNX file when the baseline tag
+has one for the fold, else (audio levels only: they do not touch its input) its
+training-time predictions stand in for it. Reported per level: both macro F1s and the
+gate's mean audio share (``modality_weights[:, 1]``).
+
+Results:
+
+* ``replay.robustness[<level>]`` for each level in ``must_hold``: fails when the
+  multimodal F1 falls below the sensor-only F1 on the same takes minus ``margin``.
+  Other levels are reported in the details only.
+* ``replay.robustness.gate``: the gate must lower its audio share as audio quality
+  drops: the mean audio share at audio dropout and at the lowest SNR must each be below
+  the clean share (by at least ``min_share_drop``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from guardrails._registry import register
+from guardrails._result import CheckResult
+from guardrails.replay._model import OnnxModel, macro_f1
+from guardrails.replay._perturb import apply_level, levels_from_params
+from guardrails.replay._record import record
+from guardrails.replay._setup import applies_replay, open_replay, recorded
+
+__all__ = ["robustness"]
+
+_PARAMS = {"registry": "", "tag": "mm-audiofix", "baseline_tag": "sensor-v1", "history": "",
+           "snr_levels": [30, 20, 10, 0], "key_drop_fractions": [0.1, 0.25],
+           "must_hold": ["clean", "snr_20db", "audio_dropout"], "margin": 0.0,
+           "min_share_drop": 0.0, "seed": 0, "threads": 1}
+
+
+@register("replay.robustness", category="replay", params=_PARAMS,
+          applies=lambda ctx: applies_replay(ctx),
+          description="release model under audio noise, audio dropout and dropped sensor "
+                      "keys vs sensor-only; the gate lowers audio trust as quality drops")
+def robustness(ctx, *, registry: str, tag: str, baseline_tag: str, history: str,
+               snr_levels: list, key_drop_fractions: list, must_hold: list, margin: float,
+               min_share_drop: float, seed: int, threads: int) -> list[CheckResult]:
+    """Robustness replay (see the module docstring); appends one history row."""
+    rp = open_replay(ctx.run_dir, registry=registry, tag=tag, baseline_tag=baseline_tag)
+    levels = levels_from_params(snr_levels, key_drop_fractions)
+    names = [lv.name for lv in levels]
+    unknown = sorted(set(must_hold) - set(names))
+    if unknown:
+        from guardrails.errors import CriteriaError
+
+        raise CriteriaError(f"replay.robustness.must_hold names unknown level(s) {unknown}; "
+                            f"levels: {names}")
+    model = OnnxModel(rp.onnx(), threads=threads)
+    base_onnx = rp.onnx(rp.baseline)
+    base_model = OnnxModel(base_onnx, threads=threads) if base_onnx.is_file() else None
+    base_rec = recorded(rp.baseline.run_dir, rp.baseline.mode, rp.fold, rp.batch.sample_ids)
+    table: dict[str, dict] = {}
+    for level in levels:
+        batch = apply_level(rp.batch, level, top_db=rp.top_db, seed=seed)
+        out = model.predict(batch, latency_repeats=0)
+        row = {"macro_f1": macro_f1(rp.labels, out.pred),
+               "audio_share": None if out.modality_weights is None
+               else float(out.modality_weights[:, 1].mean()),
+               "mean_quality_snr_db": float(batch.arrays["quality"][:, 0].mean())}
+        if base_model is not None:
+            row["sensor_only_f1"] = macro_f1(rp.labels, base_model.predict(
+                batch, latency_repeats=0).pred)
+            row["sensor_only_source"] = "onnx"
+        elif not level.touches_sensor:
+            row["sensor_only_f1"] = base_rec["macro_f1"]
+            row["sensor_only_source"] = "recorded"
+        else:
+            row["sensor_only_f1"], row["sensor_only_source"] = None, "unavailable"
+        table[level.name] = row
+    results = [_level_result(name, table[name], margin, tag, baseline_tag, rp.fold)
+               for name in must_hold]
+    results.append(_gate_result(table, levels, min_share_drop))
+    clean = table["clean"]
+    metrics = {"levels": table, "must_hold": list(must_hold), "seed": seed}
+    return record("robustness", rp, model_sha256=model.sha256, results=results,
+                  metrics=metrics, macro_f1=clean["macro_f1"], latency_ms=None,
+                  baseline_f1=clean["sensor_only_f1"], history=history)
+
+
+def _level_result(name: str, row: dict, margin: float, tag: str, baseline_tag: str,
+                  fold: int) -> CheckResult:
+    mm, so = row["macro_f1"], row["sensor_only_f1"]
+    if so is None:
+        return CheckResult(f"replay.robustness[{name}]", "replay", False, observed=row,
+                           expected=f"multimodal F1 >= sensor-only F1 - {margin:g}",
+                           message=f"{name}: no sensor-only ONNX for fold {fold} to replay "
+                                   f"the perturbed sensor through (export {baseline_tag})")
+    ok = mm >= so - margin
+    share = "" if row["audio_share"] is None else f", audio share {row['audio_share']:.2f}"
+    return CheckResult(
+        f"replay.robustness[{name}]", "replay", ok, observed=row,
+        expected=f"multimodal F1 >= sensor-only F1 - {margin:g}",
+        message=f"{name}: {tag} F1 {mm:.3f} {'>=' if ok else '<'} {baseline_tag} F1 {so:.3f}"
+                f"{share}" + ("" if ok else ": multimodal falls below sensor-only"))
+
+
+def _gate_result(table: dict, levels: list, min_share_drop: float) -> CheckResult:
+    clean = table["clean"]["audio_share"]
+    noise = [lv for lv in levels if lv.kind == "noise"]
+    probes = [lv.name for lv in levels if lv.kind == "dropout"]
+    if noise:
+        probes.append(min(noise, key=lambda lv: lv.value).name)
+    shares = {n: table[n]["audio_share"] for n in ["clean", *probes]}
+    if clean is None or not probes:
+        return CheckResult("replay.robustness.gate", "replay", True, skipped=True,
+                           observed=shares, message="no gate or no degraded-audio level")
+    lower = {n: shares[n] < clean - min_share_drop for n in probes}
+    ok = all(lower.values())
+    trend = ", ".join(f"{n} {s:.3f}" for n, s in shares.items())
+    return CheckResult(
+        "replay.robustness.gate", "replay", ok, observed=shares,
+        expected=f"audio share below clean by > {min_share_drop:g} at {probes}",
+        message=f"gate audio share: {trend}" + ("" if ok else ": the gate does not lower "
+                                                "audio trust when quality drops"),
+        details={"audio_share_by_level": {n: r["audio_share"] for n, r in table.items()},
+                 "f1_by_level": {n: r["macro_f1"] for n, r in table.items()},
+                 "monotone_in_snr": bool(np.all(np.diff(
+                     [table[lv.name]["audio_share"] for lv in [levels[0], *noise]]) <= 0))})

@@ -1,0 +1,153 @@
+"""Torch-free reader of the semantic-tag registry (``tags.json``).
+
+The registry is written by :func:`profy.training.register_tag` (which needs torch to
+open checkpoints); reading and resolving it needs only ``json`` and ``hashlib``, so the
+guardrails (which must never import torch) use this module. Format (version 1)::
+
+    {"version": 1,
+     "tags": {"mm-audiofix": {"run": "/abs/run_dir", "mode": "multimodal",
+                              "folds": [0, 1, 2],
+                              "files": {"checkpoints/multimodal_fold0.safetensors": "<sha256>",
+                                        "config.yaml": "<sha256>"},
+                              "config_hash": "<hash>|mixed",
+                              "created_at": "2026-11-24T12:00:00+00:00"}}}
+
+Every error is a :mod:`profy.errors` exception naming the registry or the file at fault.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from profy.errors import ConfigError, MalformedFileError, MissingInputError
+
+__all__ = ["REGISTRY_VERSION", "TAG_RE", "TagEntry", "checkpoint_name", "empty_registry",
+           "entry_from_raw", "file_sha256", "list_tags", "read_registry", "resolve_tag",
+           "verify_entry"]
+
+REGISTRY_VERSION = 1
+TAG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_ENTRY_KEYS = ("run", "mode", "folds", "files", "config_hash", "created_at")
+
+
+def file_sha256(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file's bytes, read in chunks (same as profy.features)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk_size):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checkpoint_name(mode: str, fold: int) -> str:
+    """File name of one mode's fold checkpoint inside ``checkpoints/``."""
+    return f"{mode}_fold{fold}.safetensors"
+
+
+@dataclass(frozen=True)
+class TagEntry:
+    """What a semantic tag names: a run, a mode, its folds and the files' hashes."""
+
+    tag: str
+    run_dir: Path
+    mode: str
+    folds: tuple[int, ...]
+    files: dict[str, str]  # path relative to run_dir -> sha256
+    config_hash: str
+    created_at: str
+
+    def checkpoint_paths(self) -> list[Path]:
+        """Absolute paths of the tagged checkpoints, fold order."""
+        return [self.run_dir / "checkpoints" / checkpoint_name(self.mode, k) for k in self.folds]
+
+    def onnx_path(self, fold: int) -> Path:
+        """Where the ONNX export of ``fold`` lives (``RUN/onnx/<mode>_fold<K>.onnx``)."""
+        return self.run_dir / "onnx" / f"{self.mode}_fold{fold}.onnx"
+
+
+def empty_registry() -> dict[str, Any]:
+    """The content of a registry with no tag yet."""
+    return {"version": REGISTRY_VERSION, "tags": {}}
+
+
+def read_registry(path: str | Path, *, missing_ok: bool = True) -> dict[str, Any]:
+    """Parse and validate the registry JSON.
+
+    Args:
+        path: the registry file.
+        missing_ok: an absent file reads as an empty registry. (Default: ``True``)
+
+    Raises:
+        MissingInputError: absent file and not ``missing_ok``.
+        MalformedFileError: not JSON, wrong version, or an entry missing a field.
+    """
+    path = Path(path)
+    if not path.is_file():
+        if missing_ok:
+            return empty_registry()
+        raise MissingInputError(path, "tag registry does not exist")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedFileError(path, f"tag registry is not readable JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("version") != REGISTRY_VERSION \
+            or not isinstance(data.get("tags"), dict):
+        raise MalformedFileError(path, f"not a version-{REGISTRY_VERSION} tag registry")
+    for tag, raw in data["tags"].items():
+        if not isinstance(raw, dict) or any(k not in raw for k in _ENTRY_KEYS):
+            raise MalformedFileError(path, f"tag {tag!r} lacks one of {', '.join(_ENTRY_KEYS)}")
+        if not isinstance(raw["files"], dict) or not isinstance(raw["folds"], list):
+            raise MalformedFileError(path, f"tag {tag!r}: 'files' must be an object and "
+                                           "'folds' a list")
+    return data
+
+
+def entry_from_raw(tag: str, raw: dict[str, Any]) -> TagEntry:
+    """A :class:`TagEntry` from one registry record."""
+    return TagEntry(tag=tag, run_dir=Path(raw["run"]), mode=str(raw["mode"]),
+                    folds=tuple(int(k) for k in raw["folds"]), files=dict(raw["files"]),
+                    config_hash=str(raw["config_hash"]), created_at=str(raw["created_at"]))
+
+
+def verify_entry(entry: TagEntry) -> TagEntry:
+    """Re-hash every file the tag names.
+
+    Raises:
+        MissingInputError: a tagged file is gone.
+        MalformedFileError: a tagged file changed since it was tagged.
+    """
+    for rel, digest in entry.files.items():
+        path = entry.run_dir / rel
+        if not path.is_file():
+            raise MissingInputError(path, f"file of tag {entry.tag!r} is gone")
+        if file_sha256(path) != digest:
+            raise MalformedFileError(path, f"changed since it was tagged {entry.tag!r}")
+    return entry
+
+
+def resolve_tag(registry: str | Path, tag: str, *, verify: bool = True) -> TagEntry:
+    """Look ``tag`` up; with ``verify``, re-hash every file it names.
+
+    Raises:
+        ConfigError: unknown tag (the known ones are listed).
+        MalformedFileError: a tagged file changed since it was tagged, or a bad registry.
+        MissingInputError: a tagged file is gone.
+    """
+    registry = Path(registry)
+    tags = read_registry(registry)["tags"]
+    if tag not in tags:
+        raise ConfigError(f"unknown tag {tag!r} in {registry}; known: "
+                          f"{', '.join(sorted(tags)) or '(none)'}")
+    entry = entry_from_raw(tag, tags[tag])
+    return verify_entry(entry) if verify else entry
+
+
+def list_tags(registry: str | Path) -> list[TagEntry]:
+    """Every tag in the registry, sorted by name (an absent registry has none)."""
+    tags = read_registry(Path(registry))["tags"]
+    return [entry_from_raw(t, tags[t]) for t in sorted(tags)]

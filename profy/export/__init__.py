@@ -1,0 +1,20 @@
+"""ONNX export of trained models, normalization included, with reference outputs.
+
+    from profy.export import export_models, select_models
+
+    results = export_models(run, select_models(run, modes=["multimodal"]), workers=2)
+
+Each ``RUN/onnx/<mode>_fold<K>.onnx`` takes the RAW cached features (``sensor (B, T, 88)``,
+``sensor_mask (B, T)``, ``logmel (B, n_mels, T)``, ``audio_mask (B, T)``, ``quality (B, 5)``,
+those the mode uses) and returns ``logits``, ``probs`` (+ ``modality_weights``), with
+dynamic B and T; beside it ``<mode>_fold<K>.npz`` holds eager reference cases.
+"""
+
+from profy.export._export import OPSET, ExportResult, export_in_process, onnx_name
+from profy.export._graph import INPUT_LAYOUT, NormalizedModel, input_names, output_names
+from profy.export._parallel import export_model, export_models, select_models
+from profy.export._references import CASES_KEY
+
+__all__ = ["CASES_KEY", "INPUT_LAYOUT", "OPSET", "ExportResult", "NormalizedModel",
+           "export_in_process", "export_model", "export_models", "input_names", "onnx_name",
+           "output_names", "select_models"]

@@ -1,0 +1,202 @@
+"""Export one trained model (mode, fold) of a run folder to ONNX, with references.
+
+``torch.onnx.export(..., dynamo=True)`` with ``Dim("B")``/``Dim("T")`` on every input,
+opset 18. Two traps of that exporter are guarded here: it may silently fix an axis it
+cannot keep dynamic (so the saved graph's input dims are asserted symbolic), and a
+second export in one process can come out with a fixed time axis (so
+:func:`profy.export.export_models` runs each export in a fresh spawned process).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["OPSET", "ExportResult", "export_in_process", "onnx_name"]
+
+OPSET = 18
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What one export wrote and how long it took."""
+
+    mode: str
+    fold: int
+    onnx_path: str
+    references_path: str
+    seconds: float
+    size_bytes: int
+    sha256: str
+    max_abs_error: float  # ORT vs eager over every reference case
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def onnx_name(mode: str, fold: int) -> str:
+    """``<mode>_fold<K>.onnx``."""
+    return f"{mode}_fold{int(fold)}.onnx"
+
+
+def _symbolic_dims(proto: Any, names: tuple[str, ...]) -> dict[str, list[str | int]]:
+    """Each graph input's dims (symbol name or int); raises if B or T came out fixed."""
+    from profy.errors import ProfyError
+
+    dims: dict[str, list[str | int]] = {}
+    for inp in proto.graph.input:
+        shape = inp.type.tensor_type.shape.dim
+        dims[inp.name] = [d.dim_param if d.dim_param else int(d.dim_value) for d in shape]
+    if tuple(dims) != names:
+        raise ProfyError(f"exported inputs {list(dims)} differ from {list(names)}")
+    for name, d in dims.items():
+        time_axis = {"sensor": 1, "sensor_mask": 1, "logmel": 2, "audio_mask": 1}.get(name)
+        for axis in (0, time_axis):
+            if axis is not None and not isinstance(d[axis], str):
+                raise ProfyError(f"the exporter fixed axis {axis} of input {name!r} to {d[axis]} "
+                                 f"(dims {d}); an op in the model is not shape-dynamic")
+    return dims
+
+
+def export_in_process(run_dir: str | Path, mode: str, fold: int, *, out_dir: str | Path | None
+                      = None, tag: str | None = None, threads: int = 1) -> ExportResult:
+    """Export ``mode``/``fold`` of ``run_dir`` in THIS process (call it in a fresh one).
+
+    Writes ``<out_dir>/<mode>_fold<K>.onnx`` and ``.npz`` (default ``RUN/onnx``).
+
+    Raises:
+        MissingInputError: checkpoint, normalization artifact or splits missing.
+        ProfyError: the checkpoint's config differs from the run's, or the exported graph
+            lost a dynamic axis, or ORT disagrees with eager on the references.
+    """
+    import hashlib
+
+    import numpy as np
+    import onnx
+    import torch
+
+    import profy
+    from profy._io import atomic_write_bytes
+    from profy.config import config_hash
+    from profy.errors import MissingInputError, ProfyError
+    from profy.export._graph import NormalizedModel, input_names, output_names
+    from profy.export._references import build_cases, held_out_ids, load_raw, write_references
+    from profy.features import NormStats, file_sha256
+    from profy.training import checkpoint_name, load_checkpoint
+
+    started = time.perf_counter()
+    torch.set_num_threads(threads)
+    _quiet_exporter()
+    run_dir = Path(run_dir).resolve()
+    out_dir = Path(out_dir) if out_dir is not None else run_dir / "onnx"
+    ckpt_path = run_dir / "checkpoints" / checkpoint_name(mode, fold)
+    ckpt = load_checkpoint(ckpt_path)
+    if ckpt.mode != mode or ckpt.fold != fold:
+        raise ProfyError(f"{ckpt_path}: holds mode={ckpt.mode} fold={ckpt.fold}")
+    cfg_hash = config_hash(ckpt.config)
+    run_hash_file = run_dir / "config_hash"
+    if run_hash_file.is_file() and run_hash_file.read_text().strip() != cfg_hash:
+        raise ProfyError(f"{ckpt_path}: config hash {cfg_hash} differs from the run's "
+                         f"{run_hash_file.read_text().strip()} ({run_hash_file})")
+    norm_rel = f"norm_stats/fold_{fold}.json"
+    if not (run_dir / norm_rel).is_file():
+        raise MissingInputError(run_dir / norm_rel, "normalization artifact is missing")
+    feats = ckpt.config.features
+    stats = NormStats.from_json(run_dir / norm_rel, n_mels=feats.n_mels)
+    wrapper = NormalizedModel(ckpt.build_model(), stats,
+                              feature_config_hash=config_hash(feats),
+                              normalization=feats.normalization).eval()
+    names, outs = input_names(mode), output_names(mode)
+
+    raw = load_raw(run_dir, held_out_ids(run_dir, fold), names)
+    example = tuple(torch.from_numpy(raw[n][:2]) for n in names)  # B=2, T=frames
+    B, T = torch.export.Dim("B", min=1, max=4096), torch.export.Dim("T", min=16, max=1 << 16)
+    axes = {"sensor": {0: B, 1: T}, "sensor_mask": {0: B, 1: T}, "logmel": {0: B, 2: T},
+            "audio_mask": {0: B, 1: T}, "quality": {0: B}}
+    with torch.inference_mode(False), torch.no_grad():
+        program = torch.onnx.export(wrapper, example, dynamo=True, opset_version=OPSET,
+                                    input_names=list(names), output_names=list(outs),
+                                    dynamic_shapes=(tuple(axes[n] for n in names),),
+                                    optimize=True, verbose=False)
+    proto = program.model_proto
+    dims = _symbolic_dims(proto, names)
+    shapes = {n: [str(d) for d in dims[n]] for n in names}
+    meta = {
+        "tag": tag or "", "mode": mode, "fold": str(fold), "config_hash": cfg_hash,
+        "feature_config_hash": config_hash(feats), "norm_path": norm_rel,
+        "norm_sha256": file_sha256(run_dir / norm_rel), "normalization": feats.normalization,
+        "sample_rate": str(feats.sample_rate), "n_mels": str(feats.n_mels),
+        "frames": str(feats.frames), "hop_length": str(feats.hop_length),
+        "input_names": ",".join(names), "output_names": ",".join(outs),
+        "input_shapes": json.dumps(shapes, sort_keys=True), "class_labels": "amateur,pro",
+        "checkpoint": f"checkpoints/{ckpt_path.name}", "checkpoint_sha256": file_sha256(ckpt_path),
+        "producer": f"profy {profy.__version__}, torch {torch.__version__}, "
+                    f"onnx {onnx.__version__}",
+        "opset": str(OPSET), "references": onnx_name(mode, fold).replace(".onnx", ".npz"),
+    }
+    del proto.metadata_props[:]
+    for key in sorted(meta):
+        proto.metadata_props.add(key=key, value=meta[key])
+    proto.producer_name, proto.producer_version = "profy", profy.__version__
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
+    data = proto.SerializeToString(deterministic=True)
+    onnx_path = atomic_write_bytes(out_dir / onnx_name(mode, fold), data)
+
+    def eager(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        with torch.inference_mode():
+            values = wrapper(*(torch.from_numpy(inputs[n]) for n in names))
+        return {n: v.numpy() for n, v in zip(outs, values, strict=True)}
+
+    cases = build_cases(raw, export_length=int(example[0].shape[1 if names[0] != "logmel"
+                                                                  else 2]))
+    ref_path = write_references(onnx_path.with_suffix(".npz"), cases, eager)
+    err, within = _ort_parity(onnx_path, ref_path, names, outs)
+    if not within:
+        raise ProfyError(f"{onnx_path}: onnxruntime differs from eager by {err:.3g} (beyond "
+                         f"{PARITY_ATOL} + {PARITY_RTOL} * |eager|)")
+    return ExportResult(mode=mode, fold=fold, onnx_path=str(onnx_path),
+                        references_path=str(ref_path),
+                        seconds=round(time.perf_counter() - started, 2), size_bytes=len(data),
+                        sha256=hashlib.sha256(data).hexdigest(), max_abs_error=err)
+
+
+def _quiet_exporter() -> None:
+    """Silence the exporter's optional-op notices (torchvision) and axis-rename warnings."""
+    import logging
+    import warnings
+
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=r".*axis name.*will not be used",
+                            category=UserWarning)
+
+
+# The self-check uses the default tolerance rule of guardrails' onnx.parity check, so an
+# export that passes here passes there: float32 sums batched differently by ORT and torch
+# differ by ~1e-5 relative on logits of a few units.
+PARITY_ATOL, PARITY_RTOL = 1e-4, 1e-3
+
+
+def _ort_parity(onnx_path: Path, ref_path: Path, names: tuple[str, ...],
+                outs: tuple[str, ...]) -> tuple[float, bool]:
+    """Max |ORT - eager| over every reference case, and whether every element lies within
+    ``PARITY_ATOL + PARITY_RTOL * |eager|`` (a self-check before reporting success)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.log_severity_level = 1, 3
+    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    worst, within = 0.0, True
+    with np.load(ref_path) as ref:
+        for case in ref["__cases__"].tolist():
+            got = sess.run(list(outs), {n: ref[f"{case}.{n}"] for n in names})
+            for name, value in zip(outs, got, strict=True):
+                want = ref[f"{case}.{name}"]
+                diff = np.abs(value.astype(np.float64) - want)
+                worst = max(worst, float(np.max(diff)))
+                within &= bool(np.all(diff <= PARITY_ATOL + PARITY_RTOL * np.abs(want)))
+    return worst, within

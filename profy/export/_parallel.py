@@ -1,0 +1,93 @@
+"""Run exports in fresh spawned processes (one model per process), several in parallel.
+
+A second dynamo export in one process can come out with a fixed time axis, so every
+model gets its own process (``max_tasks_per_child=1``); ``workers`` of them run at once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from profy.export._export import ExportResult, export_in_process
+
+__all__ = ["export_model", "export_models", "select_models"]
+
+
+def select_models(run_dir: str | Path, *, modes: Sequence[str] | None = None,
+                  fold: int | None = None, all_folds: bool = False) -> list[tuple[str, int]]:
+    """The ``(mode, fold)`` pairs to export.
+
+    Default: every mode with checkpoints, each at its best fold (highest test macro F1 in
+    ``complete_results.json``, else fold 0); ``fold`` picks one fold, ``all_folds`` all.
+
+    Raises:
+        MissingInputError: the run has no checkpoint of a requested mode/fold.
+    """
+    import json
+
+    from profy.errors import MissingInputError
+
+    run_dir = Path(run_dir)
+    found: dict[str, list[int]] = {}
+    for p in sorted((run_dir / "checkpoints").glob("*_fold*.safetensors")):
+        mode, k = p.stem.rsplit("_fold", 1)
+        found.setdefault(mode, []).append(int(k))
+    wanted = list(modes) if modes else sorted(found)
+    if not wanted:
+        raise MissingInputError(run_dir / "checkpoints", "no checkpoint to export")
+    results = {}
+    path = run_dir / "complete_results.json"
+    if path.is_file():
+        results = json.loads(path.read_text()).get("modes", {})
+    pairs = []
+    for mode in wanted:
+        folds = sorted(found.get(mode, []))
+        if not folds:
+            raise MissingInputError(run_dir / "checkpoints", f"no {mode} checkpoint")
+        if all_folds:
+            pairs += [(mode, k) for k in folds]
+        elif fold is not None:
+            if fold not in folds:
+                raise MissingInputError(run_dir / "checkpoints", f"no {mode} fold {fold}")
+            pairs.append((mode, fold))
+        else:
+            pairs.append((mode, _best_fold(results.get(mode, {}), folds)))
+    return pairs
+
+
+def _best_fold(mode_results: dict, folds: list[int]) -> int:
+    """Highest held-out macro F1 among ``folds`` (ties: lowest fold); fold list order else."""
+    per_fold = mode_results.get("folds") or {}
+    best, score = folds[0], float("-inf")
+    for key, row in sorted(per_fold.items(), key=lambda kv: int(kv[0])):
+        f1 = row.get("macro_f1") if isinstance(row, dict) else None
+        if int(key) in folds and isinstance(f1, int | float) and f1 > score:
+            best, score = int(key), float(f1)
+    return best
+
+
+def export_model(run_dir: str | Path, mode: str, fold: int, *, out_dir: str | Path | None = None,
+                 tag: str | None = None) -> ExportResult:
+    """Export one model in a fresh process; see :func:`export_in_process`."""
+    return export_models(run_dir, [(mode, fold)], out_dir=out_dir, tag=tag, workers=1)[0]
+
+
+def export_models(run_dir: str | Path, pairs: Sequence[tuple[str, int]], *,
+                  out_dir: str | Path | None = None, tag: str | None = None,
+                  workers: int = 2) -> list[ExportResult]:
+    """Export ``pairs`` of ``(mode, fold)``, each in its own spawned process.
+
+    Threads per process = 2 // workers (at least 1), so the machine's 2 cores are shared.
+    Errors of a worker (``ProfyError``) propagate with their message.
+    """
+    pairs = list(pairs)
+    workers = max(1, min(workers, len(pairs)))
+    threads = max(1, 2 // workers)
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, max_tasks_per_child=1) as pool:
+        futures = [pool.submit(export_in_process, str(run_dir), m, k, out_dir=out_dir, tag=tag,
+                               threads=threads) for m, k in pairs]
+        return [f.result() for f in futures]

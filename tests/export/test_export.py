@@ -1,0 +1,153 @@
+"""ONNX export: the graph equals training's normalization + model, at any B and T."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pandas as pd
+import pytest
+import torch
+
+from profy.config import config_hash
+from profy.export import NormalizedModel, input_names, output_names, select_models
+from profy.export._references import held_out_ids, load_raw
+from profy.features import FeatureStore, NormStats
+from profy.training import load_checkpoint, load_corpus, normalize_fold
+
+MODES = ("sensor", "audio", "multimodal")
+
+
+def _wrapper(run, mode, fold=0):
+    ckpt = load_checkpoint(run / "checkpoints" / f"{mode}_fold{fold}.safetensors")
+    feats = ckpt.config.features
+    stats = NormStats.from_json(run / f"norm_stats/fold_{fold}.json", n_mels=feats.n_mels)
+    return ckpt, NormalizedModel(ckpt.build_model(), stats,
+                                 feature_config_hash=config_hash(feats),
+                                 normalization=feats.normalization).eval()
+
+
+@pytest.mark.parametrize("which", ["tiny_run_ro", "tiny_legacy_run_ro"])
+def test_graph_normalization_equals_training(which, request):
+    """Raw features through the wrapper == the model on normalize_fold's inputs (global and
+    legacy per-sample), so the exported graph is what training evaluated."""
+    run = request.getfixturevalue(which)
+    for mode in MODES:
+        ckpt, wrapper = _wrapper(run, mode)
+        feats = ckpt.config.features
+        ids = held_out_ids(run, 0, limit=4)
+        store = FeatureStore(run / "features" / "feature_index.parquet")
+        corpus = load_corpus(store, ids, features=feats)
+        labels = pd.read_parquet(run / "splits.parquet").drop_duplicates("sample_id") \
+            .set_index("sample_id")["label"]
+        stats = NormStats.from_json(run / "norm_stats/fold_0.json", n_mels=feats.n_mels)
+        fold = normalize_fold(corpus, stats, labels, features=feats)
+        with torch.inference_mode():
+            want = wrapper.model(**{k: v for k, v in fold.batch(torch.arange(len(ids)),
+                                                                 mode).items()
+                                    if v is not None})
+            raw = load_raw(run, list(corpus.sample_ids), input_names(mode))
+            got = wrapper(*(torch.from_numpy(raw[n]) for n in input_names(mode)))
+        torch.testing.assert_close(got[0], want.logits, rtol=0, atol=1e-6)
+
+
+def _random_inputs(raw, names, batch, length, rng):
+    rows = rng.integers(0, raw[names[0]].shape[0], size=batch)
+    out = {}
+    for n in names:
+        a = raw[n][rows]
+        if n in ("sensor", "sensor_mask", "audio_mask"):
+            a = a[:, :length]
+        elif n == "logmel":
+            a = a[:, :, :length]
+        out[n] = np.ascontiguousarray(a)
+    if "audio_mask" in out:  # a silent row: edge case of the masked pooling
+        out["audio_mask"][0] = False
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+def test_round_trip_other_lengths_and_batches(onnx_run_ro, mode):
+    """ORT == eager at lengths and batch sizes the export never saw (B=2, T=frames)."""
+    run = onnx_run_ro
+    _, wrapper = _wrapper(run, mode)
+    names, outs = input_names(mode), output_names(mode)
+    raw = load_raw(run, held_out_ids(run, 0), names)
+    sess = ort.InferenceSession(str(run / "onnx" / f"{mode}_fold0.onnx"),
+                                providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    for batch, length in [(1, 64), (3, 251), (7, 560), (5, 333), (2, 17 * 8)]:
+        feeds = _random_inputs(raw, names, batch, length, rng)
+        got = sess.run(list(outs), feeds)
+        with torch.inference_mode():
+            want = wrapper(*(torch.from_numpy(feeds[n]) for n in names))
+        for name, g, w in zip(outs, got, want, strict=True):
+            assert g.shape == tuple(w.shape) == (batch, 2), name
+            np.testing.assert_allclose(g, w.numpy(), rtol=1e-3, atol=1e-4, err_msg=name)
+        assert (got[1].argmax(1) == want[1].numpy().argmax(1)).all()
+
+
+@pytest.mark.slow
+def test_metadata_symbolic_axes_and_references(onnx_run_ro):
+    run = onnx_run_ro
+    run_hash = (run / "config_hash").read_text().strip()
+    for mode in MODES:
+        path = run / "onnx" / f"{mode}_fold0.onnx"
+        proto = onnx.load(str(path))
+        onnx.checker.check_model(proto, full_check=True)
+        meta = {p.key: p.value for p in proto.metadata_props}
+        assert meta["mode"] == mode and meta["fold"] == "0"
+        assert meta["config_hash"] == run_hash
+        assert meta["input_names"].split(",") == list(input_names(mode))
+        assert meta["output_names"].split(",") == list(output_names(mode))
+        shapes = json.loads(meta["input_shapes"])
+        for name in input_names(mode):
+            assert shapes[name][0] == "B"
+        for inp in proto.graph.input:
+            dims = inp.type.tensor_type.shape.dim
+            assert dims[0].dim_param, inp.name  # batch symbolic
+            if inp.name != "quality":
+                t_axis = 2 if inp.name == "logmel" else 1
+                assert dims[t_axis].dim_param, inp.name  # time symbolic
+        with np.load(path.with_suffix(".npz")) as ref:
+            cases = ref["__cases__"].tolist()
+            assert {"val", "batch1", "batch_many", "shortest", "odd_length"} <= set(cases)
+            assert ("silent" in cases) == (mode != "sensor")
+            for name in (*input_names(mode), *output_names(mode)):
+                assert name in ref.files
+            assert ref["batch1.probs"].shape == (1, 2)
+            assert ref["batch_many.probs"].shape[0] >= 16
+            t_shapes = {ref[f"{c}.{input_names(mode)[1]}"].shape[1] for c in cases}
+            assert len(t_shapes) >= 3  # full, shortest, odd: lengths the export never saw
+
+
+def test_select_models_picks_best_fold(tiny_run_ro):
+    results = json.loads((tiny_run_ro / "complete_results.json").read_text())["modes"]
+    pairs = dict(select_models(tiny_run_ro))
+    assert set(pairs) == set(MODES)
+    for mode, fold in pairs.items():
+        f1 = {int(k): v["macro_f1"] for k, v in results[mode]["folds"].items()}
+        assert f1[fold] == max(f1.values())
+    assert select_models(tiny_run_ro, modes=["audio"], fold=2) == [("audio", 2)]
+    assert len(select_models(tiny_run_ro, all_folds=True)) == 9
+
+
+def test_select_models_missing_checkpoint_is_clear(tmp_path):
+    from profy.errors import MissingInputError
+
+    (tmp_path / "checkpoints").mkdir()
+    with pytest.raises(MissingInputError, match="checkpoints"):
+        select_models(tmp_path)
+
+
+@pytest.mark.slow
+def test_export_is_deterministic(onnx_run_ro, tmp_path):
+    """Same checkpoint -> same ONNX bytes (a second export, in another fresh process)."""
+    from profy.export import export_model
+
+    again = export_model(onnx_run_ro, "sensor", 0, out_dir=tmp_path)
+    first = (onnx_run_ro / "onnx" / "sensor_fold0.onnx").read_bytes()
+    assert Path(again.onnx_path).read_bytes() == first
+    assert again.size_bytes == len(first) and again.max_abs_error < 1e-4
