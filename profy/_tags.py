@@ -17,13 +17,13 @@ Every error is a :mod:`profy.errors` exception naming the registry or the file a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from profy._hashing import file_sha256
 from profy.errors import ConfigError, MalformedFileError, MissingInputError
 
 __all__ = ["REGISTRY_VERSION", "TAG_RE", "TagEntry", "checkpoint_name", "empty_registry",
@@ -33,15 +33,6 @@ __all__ = ["REGISTRY_VERSION", "TAG_RE", "TagEntry", "checkpoint_name", "empty_r
 REGISTRY_VERSION = 1
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _ENTRY_KEYS = ("run", "mode", "folds", "files", "config_hash", "created_at")
-
-
-def file_sha256(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file's bytes, read in chunks (same as profy.features)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk_size):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def checkpoint_name(mode: str, fold: int) -> str:

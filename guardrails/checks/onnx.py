@@ -17,7 +17,9 @@ context as ``ctx.onnx_models``) and reports per model in ``details``:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -212,6 +214,19 @@ def check_latency(ctx: Any, *, threads: int, batch: int, repeats: int,
                    if slow else summary)
 
 
+@contextlib.contextmanager
+def _quiet_root_logger():
+    """onnxruntime's quantizer advises "pre-processing" on the root logger for every model;
+    the advice is not actionable in a gate, so it is kept out of the verdict's terminal."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
 @register("onnx.quantization", category="onnx", applies=applies,
           params={"enabled": True, "min_agreement": 0.9, "threads": 2, "repeats": 10},
           description="dynamic int8 copy: class agreement and speed-up (never swapped in)")
@@ -228,7 +243,8 @@ def check_quantization(ctx: Any, *, enabled: bool, min_agreement: float, threads
         with tempfile.TemporaryDirectory(prefix="guardrails-int8-") as tmp:
             q_path = Path(tmp) / f"{art.name}.int8.onnx"
             try:
-                quantize_dynamic(str(art.path), str(q_path), weight_type=QuantType.QInt8)
+                with _quiet_root_logger():
+                    quantize_dynamic(str(art.path), str(q_path), weight_type=QuantType.QInt8)
             except Exception as exc:  # report, do not crash: int8 is advisory
                 per[art.name] = {"error": f"{type(exc).__name__}: {exc}"}
                 low.append(f"{art.name}: quantization failed")

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from guardrails.errors import ArtifactError, BadInputError
+from profy._hashing import payload_sha256
 
 __all__ = ["INPUT_NAMES", "CachedFeatures", "FeatureBatch", "batch_sha256", "payload_sha256"]
 
@@ -32,16 +33,6 @@ INPUT_NAMES = ("sensor", "sensor_mask", "logmel", "audio_mask", "quality")
 _DTYPES = {"sensor": np.float32, "sensor_mask": np.bool_, "logmel": np.float32,
            "audio_mask": np.bool_, "quality": np.float32}
 _CACHE_FORMAT = "1"  # profy.features._cache._FORMAT_VERSION
-
-
-def payload_sha256(arrays: dict[str, np.ndarray]) -> str:
-    """The cache's checksum of an entry's tensors (same recipe as profy's feature cache)."""
-    digest = hashlib.sha256()
-    for name in sorted(arrays):
-        arr = np.ascontiguousarray(arrays[name])
-        digest.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
-        digest.update(arr.tobytes())
-    return digest.hexdigest()
 
 
 def batch_sha256(batch: FeatureBatch) -> str:

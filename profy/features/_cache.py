@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from profy._hashing import file_sha256
+from profy._hashing import payload_sha256 as _payload_sha256
 from profy._io import atomic_path
 
 __all__ = ["CacheStats", "FeatureCache", "HashMemo", "cache_key", "file_sha256"]
@@ -27,28 +29,10 @@ __all__ = ["CacheStats", "FeatureCache", "HashMemo", "cache_key", "file_sha256"]
 _FORMAT_VERSION = "1"  # bump when the entry layout changes: old entries then miss
 
 
-def file_sha256(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk_size):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cache_key(audio_sha256: str, sensor_sha256: str, feature_config_hash: str) -> str:
     """Key of one take's features: the inputs' content plus the feature config."""
     joined = "\n".join((_FORMAT_VERSION, audio_sha256, sensor_sha256, feature_config_hash))
     return hashlib.sha256(joined.encode()).hexdigest()
-
-
-def _payload_sha256(arrays: dict[str, np.ndarray]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(arrays):
-        arr = np.ascontiguousarray(arrays[name])
-        digest.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
-        digest.update(arr.tobytes())
-    return digest.hexdigest()
 
 
 @dataclass

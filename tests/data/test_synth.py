@@ -236,7 +236,7 @@ def test_refuses_non_corpus_folder_and_overwrites_a_previous_synthetic_one(tmp_p
 
 
 def test_bad_size_and_config_values_are_config_errors(tmp_path):
-    with pytest.raises(ConfigError, match="tiny, small, full"):
+    with pytest.raises(ConfigError, match="tiny, small, medium, full"):
         synthesize_corpus(tmp_path / "x", size="huge")
     assert not (tmp_path / "x").exists()
     (tmp_path / "file").write_text("")
