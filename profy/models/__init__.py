@@ -9,15 +9,11 @@
 """
 
 from profy.models._encoders import (
-    TCN,
     AudioCNN2d,
     AudioEncoder,
     Conv1dResampler,
     KeyFrontEnd,
-    MaskedAttentionPool,
     SensorEncoder,
-    downsample_mask,
-    pad_time,
 )
 from profy.models._fusion import (
     FusionGate,
@@ -26,6 +22,7 @@ from profy.models._fusion import (
     modality_dropout,
     snr_temperature,
 )
+from profy.models._layers import TCN, MaskedAttentionPool, downsample_mask, pad_time
 from profy.models._unified import MODES, ModelOutput, UnifiedAttentionModel
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Stream encoders: sensor Conv1d stack, ``audio_cnn2d``, Conv1d resampler, TCN, masked pooling.
+"""Stream encoders: sensor key front end + Conv1d stack, ``audio_cnn2d``, Conv1d resampler.
 
 Every module here takes a boolean mask beside its tensor (True = valid frame) and keeps
 one invariant: **values at invalid frames never reach a valid output**. Inputs are
@@ -21,150 +21,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from profy.config import ModelConfig
+from profy.models._layers import (
+    TCN,
+    downsample_mask,
+    zero_invalid,
+)
 
 __all__ = [
     "AudioCNN2d",
     "AudioEncoder",
     "Conv1dResampler",
     "KeyFrontEnd",
-    "MaskedAttentionPool",
     "SensorEncoder",
-    "TCN",
-    "downsample_mask",
-    "pad_time",
 ]
-
-# Score given to invalid frames before the softmax: exp(-1e9 - max) is exactly 0.0 in
-# float32, so padded frames get exactly zero weight (-inf would give NaN on empty rows).
-_NEG_FILL = -1e9
-
-
-def pad_time(x: Tensor, multiple: int, dim: int = -1, value: float | bool = 0) -> Tensor:
-    """Pad dimension ``dim`` at its end up to the next multiple of ``multiple``.
-
-    The pad amount is symbolic arithmetic on the (possibly dynamic) length, so the ONNX
-    graph computes it at run time instead of baking in the example length.
-
-    Args:
-        x (Tensor): any tensor; ``dim`` is its time axis.
-        multiple (int): a positive int.
-        dim (int, optional): time axis. (Default: ``-1``)
-        value (float or bool, optional): fill value (``False`` for masks). (Default: ``0``)
-
-    Returns:
-        Tensor: same as ``x`` with ``dim`` of length ``ceil(T / multiple) * multiple``.
-    """
-    if multiple == 1:
-        return x
-    length = x.shape[dim]
-    extra = (multiple - length % multiple) % multiple
-    dim = dim % x.dim()
-    pads = [0, 0] * (x.dim() - 1 - dim) + [0, extra]  # F.pad lists the LAST dim first
-    return F.pad(x, pads, value=value)
-
-
-def downsample_mask(mask: Tensor, factor: int) -> Tensor:
-    """Coarsen a frame mask: a coarse frame is valid if any of its ``factor`` frames is.
-
-    Args:
-        mask (Tensor): ``(B, L)`` bool, ``L`` a multiple of ``factor``.
-        factor (int): a positive int.
-
-    Returns:
-        Tensor: ``(B, L // factor)`` bool.
-    """
-    if factor == 1:
-        return mask
-    # reshape + amax instead of max_pool1d: exports with a symbolic L (see module doc)
-    grouped = mask.to(torch.float32).reshape(mask.shape[0], -1, factor)  # (B, L/f, f)
-    return grouped.amax(dim=-1) > 0.5
-
-
-def _zero_invalid(x: Tensor, mask: Tensor) -> Tensor:
-    """Zero ``x`` (B, C, L) at frames where ``mask`` (B, L) is False."""
-    return torch.where(mask[:, None, :], x, torch.zeros_like(x))
-
-
-class MaskedAttentionPool(nn.Module):
-    """Attention pooling over time in which invalid frames get exactly zero weight.
-
-    Rule for a row with no valid frame: it pools to the zero vector (finite, and the
-    head then sees only its bias), never NaN.
-
-    Args:
-        dim (int): feature size H.
-    """
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.score = nn.Linear(dim, 1)
-
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        """Pool ``x``.
-
-        Args:
-            x (Tensor): ``(B, L, H)``.
-            mask (Tensor): ``(B, L)`` bool, True = valid.
-
-        Returns:
-            Tensor: ``(B, H)``.
-        """
-        x = torch.where(mask[:, :, None], x, torch.zeros_like(x))  # (B, L, H), no NaN leaks
-        scores = self.score(x).squeeze(-1)  # (B, L)
-        scores = scores.masked_fill(~mask, _NEG_FILL)
-        weights = torch.softmax(scores, dim=-1)  # (B, L); all-invalid rows: uniform...
-        weights = weights * mask.any(dim=-1, keepdim=True).to(x.dtype)  # ...then zeroed
-        return torch.einsum("bl,blh->bh", weights, x)  # (B, H)
-
-
-class _ChannelNorm(nn.Module):
-    """LayerNorm over channels of a ``(B, C, L)`` tensor: per frame, so padding never
-    dilutes the statistics (unlike BatchNorm/GroupNorm over time)."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(channels)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.norm(x.transpose(1, 2)).transpose(1, 2)  # (B, C, L)
-
-
-class _ResidualConvBlock(nn.Module):
-    """Pre-norm residual block: norm -> dilated Conv1d -> GELU -> dropout -> 1x1 Conv1d."""
-
-    def __init__(self, channels: int, kernel: int, dilation: int, dropout: float) -> None:
-        super().__init__()
-        self.norm = _ChannelNorm(channels)
-        self.conv = nn.Conv1d(channels, channels, kernel, dilation=dilation,
-                              padding=dilation * (kernel - 1) // 2)  # centred, keeps length
-        self.mix = nn.Conv1d(channels, channels, 1)
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        y = self.mix(self.drop(F.gelu(self.conv(self.norm(x)))))  # (B, C, L)
-        return _zero_invalid(x + y, mask)
-
-
-class TCN(nn.Module):
-    """Temporal convolutional network: residual Conv1d blocks with dilations 1, 2, 4, ...
-
-    Args:
-        channels (int): C, kept throughout.
-        layers (int): number of blocks (0 = identity).
-        kernel (int): odd kernel size.
-        dropout (float): dropout inside each block.
-    """
-
-    def __init__(self, channels: int, layers: int, kernel: int, dropout: float) -> None:
-        super().__init__()
-        self.blocks = nn.ModuleList(
-            _ResidualConvBlock(channels, kernel, 2 ** i, dropout) for i in range(layers))
-
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        """Args: x ``(B, C, L)``, mask ``(B, L)`` bool. Returns ``(B, C, L)``."""
-        for block in self.blocks:
-            x = block(x, mask)
-        return x
 
 
 class _TakeNorm(nn.Module):
@@ -291,7 +160,7 @@ class KeyFrontEnd(nn.Module):
         weighted = weighted_sum.sum(2) / act_sum.sum(2).clamp(min=1e-3)  # (B, C)
         plain = z.sum((1, 3)) / (n * self.slots)  # (B, C)
         take = torch.cat([weighted, plain, count.sum(2) / n], dim=1)  # (B, 2C + 1)
-        return _zero_invalid(per_frame, mask), take
+        return zero_invalid(per_frame, mask), take
 
 
 class SensorEncoder(nn.Module):
@@ -358,10 +227,10 @@ class SensorEncoder(nn.Module):
             mask = downsample_mask(mask, self.keys.stride)  # (B, T/s)
             take = self.take_proj(self.take_norm(take_vec))  # (B, H)
         else:
-            x = _zero_invalid(sensor.transpose(1, 2), mask)  # (B, 88, T)
+            x = zero_invalid(sensor.transpose(1, 2), mask)  # (B, 88, T)
         for conv, stride in zip(self.proj, self.strides, strict=True):
             mask = downsample_mask(mask, stride)
-            x = _zero_invalid(F.gelu(conv(x)), mask)  # (B, H, L/2)
+            x = zero_invalid(F.gelu(conv(x)), mask)  # (B, H, L/2)
         x = self.blocks(x, mask)  # (B, H, L)
         if take is not None:
             x = x + take[:, :, None]  # the take's key-movement profile at every step
@@ -422,7 +291,7 @@ class AudioCNN2d(nn.Module):
         attn = torch.softmax(scores, dim=2)  # over mel bins
         pooled = torch.einsum("bhfl,bcfl->bhcl", attn, x)  # (B, heads, C, L)
         pooled = pooled.flatten(1, 2)  # (B, heads*C, L)
-        return _zero_invalid(self.proj(pooled), mask), mask  # (B, H, L)
+        return zero_invalid(self.proj(pooled), mask), mask  # (B, H, L)
 
 
 class Conv1dResampler(nn.Module):

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from profy.config import ModelConfig
-from profy.models._encoders import MaskedAttentionPool
+from profy.models._layers import MaskedAttentionPool
 
 __all__ = [
     "FusionGate",

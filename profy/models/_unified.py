@@ -22,8 +22,9 @@ import torch
 from torch import Tensor, nn
 
 from profy.config import ModelConfig, config_hash
-from profy.models._encoders import AudioEncoder, MaskedAttentionPool, SensorEncoder, pad_time
+from profy.models._encoders import AudioEncoder, SensorEncoder
 from profy.models._fusion import FusionGate
+from profy.models._layers import MaskedAttentionPool, pad_time
 
 __all__ = ["MODES", "ModelOutput", "UnifiedAttentionModel"]
 
