@@ -15,7 +15,7 @@ __all__ = ["add_output_options", "add_parser", "report_dir_for", "run_category_c
 
 
 def add_output_options(p: argparse.ArgumentParser) -> None:
-    """``--criteria --report-dir --junit --markdown --engine --quiet``."""
+    """``--criteria --report-dir --junit --markdown --engine --quiet --jobs``."""
     p.add_argument("--criteria", metavar="FILE",
                    help="criteria YAML selecting checks and thresholds (default: the plan's)")
     p.add_argument("--report-dir", metavar="DIR",
@@ -26,6 +26,9 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=("pandas", "spark"), default="pandas",
                    help="engine for the GX suites and audits (default: pandas)")
     p.add_argument("--quiet", action="store_true", help="do not print the verdict table")
+    p.add_argument("--jobs", type=int, default=2, metavar="N",
+                   help="2 (default) overlaps table checks with ONNX inference, then runs the "
+                        "timed checks alone; 1 runs every check in turn")
 
 
 def report_dir_for(default_base: Path, explicit: str | None) -> Path:
@@ -62,7 +65,8 @@ def run_category_command(args: argparse.Namespace, *, command: str,
     ctx = RunContext(run, report_dir=report_dir, engine=args.engine, baseline=baseline,
                      seed=getattr(args, "seed", 0))
     results = run_checks(ctx, criteria, categories=categories,
-                         raise_artifact_errors=raise_artifact_errors)
+                         raise_artifact_errors=raise_artifact_errors,
+                         jobs=getattr(args, "jobs", 1))
     if not results:
         raise BadInputError(Path(criteria.source),
                             f"selects no {'/'.join(categories or ['any'])} checks")

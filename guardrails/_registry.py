@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from guardrails._lanes import ForkedCall
 from guardrails._result import CATEGORIES, CheckResult
 from guardrails.errors import ArtifactError, GuardrailsError
 
@@ -38,6 +39,7 @@ __all__ = ["CHECK_PACKAGES", "REGISTRY", "CheckSpec", "load_all_checks", "regist
 CHECK_PACKAGES = ("guardrails.checks", "guardrails.gates", "guardrails.replay")
 
 CheckFunc = Callable[..., "CheckResult | list[CheckResult]"]
+LANES = ("tables", "inference", "timed")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class CheckSpec:
     params: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     applies: Callable[[RunContext], str | None] | None = None
+    lane: str = "tables"
 
 
 REGISTRY: dict[str, CheckSpec] = {}
@@ -57,18 +60,20 @@ REGISTRY: dict[str, CheckSpec] = {}
 
 def register(name: str, *, category: str, params: Mapping[str, Any] | None = None,
              description: str = "",
-             applies: Callable[[RunContext], str | None] | None = None
-             ) -> Callable[[CheckFunc], CheckFunc]:
-    """Decorator registering ``func(ctx, **params)`` as check ``name``."""
+             applies: Callable[[RunContext], str | None] | None = None,
+             lane: str = "tables") -> Callable[[CheckFunc], CheckFunc]:
+    """Decorator registering ``func(ctx, **params)`` as check ``name`` (``lane``: see above)."""
     if category not in CATEGORIES:
         raise ValueError(f"check {name!r}: category {category!r} is not one of {CATEGORIES}")
+    if lane not in LANES:
+        raise ValueError(f"check {name!r}: lane {lane!r} is not one of {LANES}")
 
     def decorate(func: CheckFunc) -> CheckFunc:
         if name in REGISTRY and REGISTRY[name].func is not func:
             raise ValueError(f"check {name!r} is registered twice")
         REGISTRY[name] = CheckSpec(name, category, func, dict(params or {}),
                                    description or (func.__doc__ or "").strip().split("\n")[0],
-                                   applies)
+                                   applies, lane)
         return func
 
     return decorate
@@ -91,8 +96,8 @@ def _as_list(name: str, out: Any) -> list[CheckResult]:
 
 
 def run_checks(ctx: RunContext, criteria: Criteria, *, categories: Iterable[str] | None = None,
-               names: Iterable[str] | None = None,
-               raise_artifact_errors: bool = False) -> list[CheckResult]:
+               names: Iterable[str] | None = None, raise_artifact_errors: bool = False,
+               jobs: int = 1) -> list[CheckResult]:
     """Run the checks ``criteria`` selects (optionally narrowed) on one run.
 
     Args:
@@ -102,6 +107,9 @@ def run_checks(ctx: RunContext, criteria: Criteria, *, categories: Iterable[str]
         names: only these check names. (Default: all the criteria selects)
         raise_artifact_errors: re-raise a missing/corrupt artifact as bad input
             (single-purpose commands) instead of recording a failing check (``ci``).
+        jobs: 1 runs the checks one after another in criteria order; 2 or more
+            overlaps the tables and inference lanes (the latter in a forked child),
+            then runs the timed lane alone (module docstring). (Default: 1)
 
     Returns:
         The results in criteria order, skipped checks included.
@@ -109,7 +117,9 @@ def run_checks(ctx: RunContext, criteria: Criteria, *, categories: Iterable[str]
     load_all_checks()
     wanted_categories = set(categories) if categories is not None else None
     wanted_names = set(names) if names is not None else None
-    results: list[CheckResult] = []
+    slots: list[list[CheckResult]] = []
+    lanes: dict[str, list[tuple[int, CheckSpec, Mapping[str, Any], str]]] = {
+        lane: [] for lane in LANES}
     for name, params in criteria.checks.items():
         spec = REGISTRY[name]
         if wanted_categories is not None and spec.category not in wanted_categories:
@@ -118,21 +128,48 @@ def run_checks(ctx: RunContext, criteria: Criteria, *, categories: Iterable[str]
             continue
         severity = criteria.severities.get(name, "error")
         reason = spec.applies(ctx) if spec.applies is not None else None
+        slots.append([])
         if reason is not None:
-            results.append(CheckResult(name, spec.category, True, severity,
-                                       message=f"skipped: {reason}", skipped=True))
+            slots[-1].append(CheckResult(name, spec.category, True, severity,
+                                         message=f"skipped: {reason}", skipped=True))
             continue
-        started = time.perf_counter()
+        lanes[spec.lane].append((len(slots) - 1, spec, params, severity))
+
+    def run_lane(items: list[tuple[int, CheckSpec, Mapping[str, Any], str]]
+                 ) -> list[tuple[int, list[CheckResult]]]:
+        return [(slot, _run_one(ctx, spec, params, severity, raise_artifact_errors))
+                for slot, spec, params, severity in items]
+
+    if jobs <= 1:
+        done = run_lane(sorted((item for lane in LANES for item in lanes[lane]),
+                               key=lambda item: item[0]))
+    else:
+        inference = ForkedCall(lambda: run_lane(lanes["inference"]), name="inference") \
+            if lanes["inference"] else None
         try:
-            out = _as_list(name, spec.func(ctx, **params))
-        except ArtifactError as exc:
-            if raise_artifact_errors:
-                raise
-            out = [CheckResult(name, spec.category, False, severity, observed="missing evidence",
-                               expected="readable artifact", message=str(exc),
-                               details={"path": str(exc.path)})]
-        share = (time.perf_counter() - started) / max(len(out), 1)
-        for result in out:
-            # the criteria file decides the severity
-            results.append(dataclasses.replace(result, severity=severity, duration_s=share))
-    return results
+            done = run_lane(lanes["tables"])
+        except BaseException:
+            if inference is not None:
+                inference.cancel()
+            raise
+        done += inference.result() if inference is not None else []
+        done += run_lane(lanes["timed"])
+    for slot, out in done:
+        slots[slot] = out
+    return [result for slot in slots for result in slot]
+
+
+def _run_one(ctx: RunContext, spec: CheckSpec, params: Mapping[str, Any], severity: str,
+             raise_artifact_errors: bool) -> list[CheckResult]:
+    started = time.perf_counter()
+    try:
+        out = _as_list(spec.name, spec.func(ctx, **params))
+    except ArtifactError as exc:
+        if raise_artifact_errors:
+            raise
+        out = [CheckResult(spec.name, spec.category, False, severity,
+                           observed="missing evidence", expected="readable artifact",
+                           message=str(exc), details={"path": str(exc.path)})]
+    share = (time.perf_counter() - started) / max(len(out), 1)
+    # the criteria file decides the severity
+    return [dataclasses.replace(result, severity=severity, duration_s=share) for result in out]

@@ -34,6 +34,9 @@ class BadInputError(GuardrailsError):
         self.problem = problem
         super().__init__(f"{path}: {problem}")
 
+    def __reduce__(self):  # pickle by the constructor's arguments (checks in a child process)
+        return type(self), (self.path, self.problem)
+
 
 class ArtifactError(BadInputError):
     """A run artifact is missing or corrupt.

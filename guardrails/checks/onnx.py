@@ -63,7 +63,7 @@ def _result(name: str, passed: bool, per_model: dict[str, Any], *, observed: Any
                        message=message, details={"models": per_model})
 
 
-@register("onnx.checker", category="onnx", applies=applies,
+@register("onnx.checker", category="onnx", applies=applies, lane="inference",
           description="ONNX checker (full) and onnxruntime load every exported model")
 def check_checker(ctx: Any) -> CheckResult:
     per = {}
@@ -129,7 +129,7 @@ def signature_problems(art: OnnxArtifact, ctx: Any) -> list[str]:
     return problems
 
 
-@register("onnx.signature", category="onnx", applies=applies,
+@register("onnx.signature", category="onnx", applies=applies, lane="inference",
           description="inputs/outputs vs metadata and layout; metadata vs the run's config")
 def check_signature(ctx: Any) -> CheckResult:
     per = {}
@@ -151,7 +151,7 @@ def _errors(got: np.ndarray, ref: np.ndarray, atol: float, rtol: float) -> dict[
             "within": bool(np.all(diff <= atol + rtol * scale))}
 
 
-@register("onnx.parity", category="onnx", applies=applies,
+@register("onnx.parity", category="onnx", applies=applies, lane="inference",
           params={"atol": 1e-4, "rtol": 1e-3, "threads": 1},
           description="onnxruntime vs PyTorch-eager references: max abs/rel error, class agreement")
 def check_parity(ctx: Any, *, atol: float, rtol: float, threads: int) -> CheckResult:
@@ -190,7 +190,7 @@ def _bench_feeds(art: OnnxArtifact, batch: int) -> dict[str, np.ndarray]:
     return out
 
 
-@register("onnx.latency", category="onnx", applies=applies,
+@register("onnx.latency", category="onnx", applies=applies, lane="timed",
           params={"threads": 2, "batch": 32, "repeats": 20, "max_batch1_ms": None},
           description="batch-1 latency (p50/p95) and batch-N throughput at fixed threads")
 def check_latency(ctx: Any, *, threads: int, batch: int, repeats: int,
@@ -227,7 +227,7 @@ def _quiet_root_logger():
         root.setLevel(level)
 
 
-@register("onnx.quantization", category="onnx", applies=applies,
+@register("onnx.quantization", category="onnx", applies=applies, lane="timed",
           params={"enabled": True, "min_agreement": 0.9, "threads": 2, "repeats": 10},
           description="dynamic int8 copy: class agreement and speed-up (never swapped in)")
 def check_quantization(ctx: Any, *, enabled: bool, min_agreement: float, threads: int,

@@ -100,7 +100,7 @@ def _vs_reference(ref: dict, runs: dict, *, max_prob_drift: float, max_f1_drift:
                                  "max_latency_ratio": max_latency_ratio}, message=msg)
 
 
-@register("replay.benchmark", category="replay", params=_PARAMS,
+@register("replay.benchmark", category="replay", params=_PARAMS, lane="timed",
           applies=lambda ctx: applies_replay(ctx),
           description="tagged model on its fixed held-out set vs training-time predictions "
                       "and the stored metrics/latency reference")

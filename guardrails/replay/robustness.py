@@ -9,8 +9,9 @@ same perturbed takes; the baseline runs from its own ONNX file when the baseline
 has one for the fold (once for all the levels that leave its sensor input as it is),
 else (audio levels only: they do not touch its input) its training-time predictions
 stand in for it. Reported per level: both macro F1s and the gate's mean audio share
-(``modality_weights[:, 1]``). Nothing here is timed, so the sessions use 2 intra-op
-threads (the smoke and benchmark replays, which record latency, keep 1).
+(``modality_weights[:, 1]``). Nothing here is timed, so ``guardrails ci`` runs it beside
+the table checks (the inference lane of :mod:`guardrails._registry`), with one intra-op
+thread so the two lanes share the machine's cores rather than fight over them.
 
 Results:
 
@@ -38,10 +39,10 @@ __all__ = ["robustness"]
 _PARAMS = {"registry": "", "tag": "mm-audiofix", "baseline_tag": "sensor-v1", "history": "",
            "snr_levels": [30, 20, 10, 0], "key_drop_fractions": [0.1, 0.25],
            "must_hold": ["clean", "snr_20db", "audio_dropout"], "margin": 0.0,
-           "min_share_drop": 0.0, "seed": 0, "threads": 2}
+           "min_share_drop": 0.0, "seed": 0, "threads": 1}
 
 
-@register("replay.robustness", category="replay", params=_PARAMS,
+@register("replay.robustness", category="replay", params=_PARAMS, lane="inference",
           applies=lambda ctx: applies_replay(ctx),
           description="release model under audio noise, audio dropout and dropped sensor "
                       "keys vs sensor-only; the gate lowers audio trust as quality drops")

@@ -57,7 +57,7 @@ def drift_result(name: str, probs: np.ndarray, pred: np.ndarray, f1: float,
                        message=message)
 
 
-@register("replay.smoke", category="replay", params=_PARAMS,
+@register("replay.smoke", category="replay", params=_PARAMS, lane="timed",
           applies=lambda ctx: applies_replay(ctx),
           description="release model (ONNX) on the baseline's best sensor-only fold: no "
                       "drift from training, not worse than sensor-only")

@@ -140,8 +140,8 @@ SIZES: dict[str, SynthConfig] = {
                         ratings_per_take=(3, 6), n_raters=12, untagged_fraction=0.08,
                         silence_fraction=0.1, short_fraction=0.1, clip_fraction=0.1),
     "small": SynthConfig(n_players=30, takes_per_player=(6, 8), ratings_per_take=(3, 20)),
-    # The demo's corpus: ~140 held-out takes per fold, enough that fold-to-fold F1 noise
-    # (~sqrt(p(1-p)/n) plus player clustering) can meet a std target of a few points.
+    # ~2x small: ~155 held-out takes per fold, so fold-to-fold F1 noise (~sqrt(p(1-p)/n)
+    # plus player clustering) shrinks by ~1.4; too slow for the demo's 3-minute budget.
     "medium": SynthConfig(n_players=48, takes_per_player=(8, 10), ratings_per_take=(3, 20)),
     "full": SynthConfig(n_players=73, takes_per_player=(10, 15)),
 }
@@ -364,7 +364,7 @@ def synthesize_corpus(out_dir: str | Path, *, size: str = "small", seed: int = 0
     Args:
         out_dir: corpus root to write; created if missing. A previous synthetic corpus
             there is replaced; any other non-empty folder is refused.
-        size: ``"tiny"`` (tests), ``"small"``, ``"medium"`` (demo) or ``"full"``
+        size: ``"tiny"`` (tests), ``"small"`` (demo), ``"medium"`` or ``"full"``
             (real-corpus scale).
         seed: everything written is a function of ``seed`` (and the config).
         config: overrides the preset of ``size`` entirely when given.

@@ -225,3 +225,24 @@ def test_registered_replays_skip_without_tags_and_run_with_them(tagged, tiny_run
     ran = run_checks(RunContext(run, report_dir=tmp_path / "b"), crit, names=["replay.smoke"])
     assert [r.status for r in ran] == ["pass", "pass"]
     assert read_history(runs / "replay_history.parquet").num_rows == 1
+
+
+def test_ci_lanes_give_the_same_verdict_as_one_check_after_another(tagged, tmp_path):
+    from guardrails._registry import REGISTRY
+
+    runs, run = _private(tagged, tmp_path)
+    verdicts = {}
+    for jobs in (1, 2):
+        rep = tmp_path / f"rep{jobs}"
+        code = main(["ci", str(run), "--report-dir", str(rep), "--jobs", str(jobs), "--quiet"])
+        verdicts[jobs] = (code, _verdict(rep))
+    (code1, one), (code2, two) = verdicts[1], verdicts[2]
+    assert code1 == code2 and list(one) == list(two)
+    assert any(REGISTRY[n].lane == "inference" and c["status"] != "skip" for n, c in two.items()
+               if n in REGISTRY), "the tagged run must exercise the inference lane"
+    for name, check in one.items():
+        assert two[name]["status"] == check["status"], name
+        spec = REGISTRY.get(name.split("[")[0]) or REGISTRY[name.rsplit(".", 1)[0]]
+        if spec.lane != "timed":  # timed checks observe seconds, which differ run to run
+            assert two[name]["observed"] == check["observed"], name
+    assert read_history(runs / "replay_history.parquet").num_rows == 6  # 3 replays x 2 runs
