@@ -130,3 +130,28 @@ def test_checks_command_lists_these_checks_without_torch(tmp_path):
     listed = json.loads(out.split("__RESULT__")[0])
     assert set(MY_CHECKS) <= set(listed)
     assert listed["data.audio_stats"]["params"]["min_nonzero_frames"] == 120
+
+
+def test_console_entry_keeps_exit_codes_output_and_atexit_handlers(tiny_run, tmp_path):
+    """``console_main`` leaves with ``os._exit``: nothing printed, no atexit work, no code lost."""
+    marker = tmp_path / "atexit-ran"
+    script = tmp_path / "console.py"
+    script.write_text("import atexit, pathlib, sys\n"
+                      f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes')\n"
+                      "from guardrails.cli import console_main\nconsole_main()\n")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        marker.unlink(missing_ok=True)
+        return subprocess.run([sys.executable, str(script), *args], capture_output=True,
+                              text=True, timeout=600)
+
+    proc = run("checks", "--json")  # a long stdout through a pipe arrives whole
+    assert proc.returncode == 0 and set(MY_CHECKS) <= set(json.loads(proc.stdout))
+    assert marker.read_text() == "yes"
+    proc = run("audit", str(tmp_path / "nope.parquet"))
+    assert proc.returncode == 2 and "nope.parquet" in proc.stderr and marker.exists()
+    (tiny_run / "splits.parquet").unlink()
+    proc = run("ci", str(tiny_run), "--criteria", str(_criteria(tmp_path)), "--report-dir",
+               str(tmp_path / "r"))
+    assert proc.returncode == 1 and marker.exists()
+    assert json.loads((tmp_path / "r" / "verdict.json").read_text())["exit_code"] == 1
