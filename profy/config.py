@@ -121,7 +121,7 @@ class ModelConfig:
     fusion_stride: int = 4  # input frames per fused step: 4 x 20 ms = 80 ms, a 16th at 190 bpm
     dropout: float = 0.1  # light: ~1k takes, but the demo trains for few epochs
     gate_hidden: int = 32  # width of the fusion gate MLP
-    # Phase 2: the sensor share never drops below this (w_s = m + (1-m) * softmax_s), so a
+    # Phase 2: the sensor share never drops below this (w_s = m + (1-m) * (1 - p_a)), so a
     # noisy audio branch can at most take 1 - m of the decision.
     min_sensor_weight: float = 0.35
     # Phase 2: per-example whole-modality dropout in training; 0 until audio is reliable.
@@ -134,7 +134,8 @@ class ModelConfig:
     quality_dim: int = 5  # QUALITY_FIELDS: snr_db, nonsilent_ratio, flatness, loudness, clipping
     # Gate temperature tau = clip(1 + (snr_ref - snr_db) / snr_scale, 1, max): audio at or
     # above snr_ref dB is trusted as the gate learned (tau = 1); below it every snr_scale dB
-    # adds 1 to tau, flattening the gate so the audio share tends to (1 - m) / 2.
+    # adds 1 to tau, flattening an audio-leaning gate toward (1 - m) / 2 audio share (a
+    # sensor-leaning one is left as is: lower quality never buys audio more trust).
     temperature_snr_ref: float = 25.0
     temperature_snr_scale: float = 10.0
     temperature_max: float = 5.0  # cap: even silence-level SNR keeps a usable gradient

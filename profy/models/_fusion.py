@@ -5,14 +5,17 @@ and quality vector ``q`` (``QUALITY_FIELDS`` order, raw units)::
 
     z       = MLP([s, a, clip((q - c) / k, -5, 5)])          # 2 gate logits
     tau     = clip(1 + (snr_ref - q.snr_db) / snr_scale, 1, tau_max)
-    p       = softmax(z / tau)                               # temperature-flattened
-    w_s     = m + (1 - m) * p_s                              # m = min_sensor_weight
+    p_a     = min(softmax(z / tau)_a, softmax(z)_a)          # tempered audio trust
+    w_s     = m + (1 - m) * (1 - p_a)                        # m = min_sensor_weight
     w_a     =     (1 - m) * p_a
 
 so ``w_s + w_a = 1``, both lie in [0, 1] and ``w_s >= m`` for any input, and the clamp is
-differentiable everywhere. Lower SNR -> higher tau -> ``p`` closer to uniform: the gate
-can no longer act confidently on audio, and the audio share's ceiling
+differentiable almost everywhere. Lower SNR -> higher tau -> the gate is flattened where
+it leans to audio, so it can no longer act confidently on audio: the audio share's ceiling
 ``(1 - m) * sigmoid(|z_a - z_s| / tau)`` falls toward ``(1 - m) / 2`` (0.325 at m = 0.35).
+Flattening a gate that leans to the *sensor* would raise the audio share instead, which
+is why ``p_a`` takes the smaller of the tempered and untempered values: for fixed logits
+the audio share never rises as the SNR falls (tested), it only falls or stays.
 ``c`` and ``k`` are fixed buffers (typical centre and spread of each quality field), so
 the raw vector from the feature layer can be passed as is.
 
@@ -62,7 +65,7 @@ def snr_temperature(snr_db: Tensor, *, ref: float, scale: float, max_value: floa
 
 
 def clamped_gate_weights(logits: Tensor, temperature: Tensor, min_sensor_weight: float) -> Tensor:
-    """Temperature softmax with the sensor floor (see the module docstring).
+    """Temperature-tempered audio trust with the sensor floor (see the module docstring).
 
     Args:
         logits (Tensor): ``(B, 2)`` gate logits, [sensor, audio].
@@ -70,12 +73,13 @@ def clamped_gate_weights(logits: Tensor, temperature: Tensor, min_sensor_weight:
         min_sensor_weight (float): m in [0, 1].
 
     Returns:
-        Tensor: ``(B, 2)`` weights [sensor, audio]; rows sum to 1, sensor >= m.
+        Tensor: ``(B, 2)`` weights [sensor, audio]; rows sum to 1, sensor >= m, and the
+        audio weight is non-increasing in ``temperature``.
     """
-    p = torch.softmax(logits / temperature[:, None], dim=-1)  # (B, 2)
-    m = min_sensor_weight
-    floor = torch.tensor([m, 0.0], dtype=p.dtype, device=p.device)  # (2,)
-    return floor + (1.0 - m) * p
+    tempered = torch.softmax(logits / temperature[:, None], dim=-1)[:, 1]  # (B,)
+    untempered = torch.softmax(logits, dim=-1)[:, 1]  # (B,)
+    audio = (1.0 - min_sensor_weight) * torch.minimum(tempered, untempered)  # (B,)
+    return torch.stack([1.0 - audio, audio], dim=-1)
 
 
 def modality_dropout(weights: Tensor, p: float, generator: torch.Generator | None = None

@@ -4,6 +4,7 @@ switches, modality dropout, input validation, sizes."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 import torch
@@ -174,6 +175,19 @@ def test_clamp_holds_for_any_logits(m, seed, scale, snr):
     torch.testing.assert_close(w.sum(-1), torch.ones(8))
 
 
+@settings(max_examples=200, deadline=None)
+@given(m=st.floats(0.0, 0.9), seed=st.integers(0, 2**16), scale=st.floats(0.0, 50.0),
+       snrs=st.lists(st.floats(-50.0, 100.0), min_size=2, max_size=6))
+def test_audio_share_never_rises_as_snr_falls(m, seed, scale, snrs):
+    logits = scale * torch.randn(8, 2, generator=torch.Generator().manual_seed(seed))
+    audio = []
+    for snr in sorted(snrs, reverse=True):  # cleaner first
+        tau = snr_temperature(torch.full((8,), snr), ref=25.0, scale=10.0, max_value=5.0)
+        audio.append(clamped_gate_weights(logits, tau, m)[:, 1])
+    for cleaner, noisier in itertools.pairwise(audio):
+        assert (noisier <= cleaner + 1e-6).all()
+
+
 @settings(max_examples=25, deadline=None)
 @given(m=st.floats(0.0, 0.9), seed=st.integers(0, 2**16))
 def test_clamp_holds_in_the_model(m, seed):
@@ -198,17 +212,24 @@ def test_lower_snr_flattens_the_gate():
     mask = torch.ones(16, 10, dtype=torch.bool)
     m = cfg.min_sensor_weight
     neutral = m + (1 - m) / 2  # sensor weight of a perfectly flat gate
-    spread = {}
+    spread, audio = {}, {}
     for snr in (60.0, 25.0, 10.0, -10.0):
         q = torch.tensor([[snr, 0.8, 0.3, -20.0, 0.0]]).expand(16, 5)
         with torch.no_grad():
             out = gate(s, mask, a, mask, q)
         spread[snr] = (out.weights[:, 0] - neutral).abs()
+        audio[snr] = out.weights[:, 1]
         ceiling = (1 - m) * torch.sigmoid((out.logits[:, 1] - out.logits[:, 0]).abs()
                                           / out.temperature)
         assert (out.weights[:, 1] <= ceiling + 1e-6).all()
+    leans_audio = out.logits[:, 1] > out.logits[:, 0]  # logits do not depend on snr here
+    assert 0 < leans_audio.sum() < 16  # both kinds of rows are exercised
     assert torch.equal(spread[60.0], spread[25.0])  # at/above snr_ref: tau = 1
-    assert (spread[10.0] < spread[25.0]).all() and (spread[-10.0] < spread[10.0]).all()
+    # where the gate leans to audio, lower SNR flattens it (less audio trust) ...
+    assert (spread[10.0] < spread[25.0])[leans_audio].all()
+    assert (spread[-10.0] < spread[10.0])[leans_audio].all()
+    # ... and where it leans to the sensor, flattening would add audio trust: it does not
+    torch.testing.assert_close(audio[-10.0][~leans_audio], audio[60.0][~leans_audio])
     temps = gate.temperature(torch.tensor([[60.0] + [0] * 4, [15.0] + [0] * 4, [-99] + [0] * 4]))
     assert temps.tolist() == [1.0, 2.0, cfg.temperature_max]
 
