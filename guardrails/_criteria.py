@@ -10,8 +10,10 @@
 Only listed checks run. Each key under a check must be one of the parameters the
 check declares (:func:`~guardrails._registry.register`) or ``severity``; unknown
 checks and keys are errors, and a value must have its default's type (an int where a
-float is declared is accepted). The default file encodes the improvement plan's
-acceptance criteria (DESIGN.md section 4).
+float is declared is accepted). ``null`` is accepted only where the default is ``null``
+(e.g. ``onnx.latency.max_batch1_ms``: no limit); elsewhere it would only crash the check
+later. A parameter the check declares ``choices`` for must be one of them. The default
+file encodes the improvement plan's acceptance criteria (DESIGN.md section 4).
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ class Criteria:
 
 
 def _type_ok(default: Any, value: Any) -> bool:
-    if default is None or value is None:
+    if default is None:  # an optional setting: null (off) or a value of the user's choice
         return True
+    if value is None:
+        return False
     if isinstance(default, bool) or isinstance(value, bool):
         return isinstance(default, bool) and isinstance(value, bool)
     if isinstance(default, float):
@@ -81,6 +85,7 @@ def criteria_from_dict(raw: Any, source: str = "<dict>") -> Criteria:
             raise CriteriaError(f"{source}: check {name!r} needs a mapping, true or false, "
                                 f"got {body!r}")
         declared = registry[name].params
+        choices = registry[name].choices
         params = dict(declared)
         for key, value in body.items():
             if key == "severity":
@@ -94,7 +99,12 @@ def criteria_from_dict(raw: Any, source: str = "<dict>") -> Criteria:
                                     f"(declared: {', '.join(sorted(declared)) or 'none'})")
             if not _type_ok(declared[key], value):
                 raise CriteriaError(f"{source}: {name}.{key} must be "
-                                    f"{type(declared[key]).__name__}, got {value!r}")
+                                    f"{type(declared[key]).__name__}, got {value!r}"
+                                    + (" (null is allowed only where the default is null)"
+                                       if value is None else ""))
+            if key in choices and value not in choices[key]:
+                raise CriteriaError(f"{source}: {name}.{key} must be one of "
+                                    f"{choices[key]}, got {value!r}")
             params[key] = value
         checks[name] = params
     return Criteria(source, checks, severities)

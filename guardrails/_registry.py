@@ -11,9 +11,18 @@ criteria file that names an unknown check or key is refused. ``applies`` (option
 returns ``None`` when the check applies to a run, or a reason to skip it (e.g. "no
 ONNX models in this run") — never used to hide missing evidence, which is a failure.
 
+``choices`` (optional) names the allowed values of enum-like string parameters (e.g.
+``{"rule": ("worse", "non_inferior")}``); a criteria file setting another is refused
+when it is loaded, not when the check runs.
+
 A check returns one :class:`CheckResult` or a list of them (e.g. one per mode). A
 missing or corrupt artifact raised as :class:`ArtifactError` inside a check becomes a
-failing result naming the file, unless the caller asks for it to be raised.
+failing result naming the file, unless the caller asks for it to be raised. Any other
+exception a check raises that is not a :class:`GuardrailsError` (a ``KeyError`` on a
+dropped column, a ``ValueError`` on a label of 7) is bad evidence too, whatever the
+caller asked: a failing result of severity ``error`` (whatever the criteria say: the
+check reached no finding) naming the check and the exception, with the traceback in its
+details. Other :class:`GuardrailsError` s signal misuse and propagate (exit 2).
 """
 
 from __future__ import annotations
@@ -21,7 +30,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +63,7 @@ class CheckSpec:
     description: str = ""
     applies: Callable[[RunContext], str | None] | None = None
     lane: str = "tables"
+    choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
 REGISTRY: dict[str, CheckSpec] = {}
@@ -61,19 +72,25 @@ REGISTRY: dict[str, CheckSpec] = {}
 def register(name: str, *, category: str, params: Mapping[str, Any] | None = None,
              description: str = "",
              applies: Callable[[RunContext], str | None] | None = None,
-             lane: str = "tables") -> Callable[[CheckFunc], CheckFunc]:
-    """Decorator registering ``func(ctx, **params)`` as check ``name`` (``lane``: see above)."""
+             lane: str = "tables", choices: Mapping[str, Sequence[Any]] | None = None
+             ) -> Callable[[CheckFunc], CheckFunc]:
+    """Decorator registering ``func(ctx, **params)`` as check ``name`` (arguments: see above)."""
     if category not in CATEGORIES:
         raise ValueError(f"check {name!r}: category {category!r} is not one of {CATEGORIES}")
     if lane not in LANES:
         raise ValueError(f"check {name!r}: lane {lane!r} is not one of {LANES}")
+    allowed = {key: tuple(values) for key, values in (choices or {}).items()}
+    for key, values in allowed.items():
+        if key not in (params or {}) or (params or {})[key] not in values:
+            raise ValueError(f"check {name!r}: choices for {key!r} need a declared parameter "
+                             f"whose default is one of {values}")
 
     def decorate(func: CheckFunc) -> CheckFunc:
         if name in REGISTRY and REGISTRY[name].func is not func:
             raise ValueError(f"check {name!r} is registered twice")
         REGISTRY[name] = CheckSpec(name, category, func, dict(params or {}),
                                    description or (func.__doc__ or "").strip().split("\n")[0],
-                                   applies, lane)
+                                   applies, lane, allowed)
         return func
 
     return decorate
@@ -170,6 +187,40 @@ def _run_one(ctx: RunContext, spec: CheckSpec, params: Mapping[str, Any], severi
         out = [CheckResult(spec.name, spec.category, False, severity,
                            observed="missing evidence", expected="readable artifact",
                            message=str(exc), details={"path": str(exc.path)})]
+    except GuardrailsError:
+        raise  # misuse (bad criteria value, a check returning a non-result): exit 2
+    except Exception as exc:  # noqa: BLE001 - bad evidence must fail the check, not the run
+        share = time.perf_counter() - started
+        # always an error: the criteria's severity grades a check's finding, and a check
+        # that crashed found nothing - its state is unknown, which must not let a run pass
+        return [dataclasses.replace(_crashed(spec, exc), duration_s=share)]
     share = (time.perf_counter() - started) / max(len(out), 1)
     # the criteria file decides the severity
     return [dataclasses.replace(result, severity=severity, duration_s=share) for result in out]
+
+
+def _crashed(spec: CheckSpec, exc: Exception) -> CheckResult:
+    """A failing error result for a check that raised on its evidence (details are plain
+    strings: it may travel back from a forked lane, and it goes into verdict.json)."""
+    # where the exception carries a file (OSError.filename, a ``path`` attribute), name it
+    path = getattr(exc, "filename", None) or getattr(exc, "path", None)
+    frames = traceback.extract_tb(exc.__traceback__)
+    # the innermost guardrails frame says which check code met the bad value; pandas'
+    # own frames below it do not
+    ours = [f for f in frames if "site-packages" not in f.filename] or frames
+    where = f"{ours[-1].filename}:{ours[-1].lineno} in {ours[-1].name}" if ours else ""
+    text = str(exc)
+    text = text if len(text) <= 300 else text[:297] + "..."
+    message = (f"{spec.name} could not evaluate its evidence: {type(exc).__name__}: {text}"
+               + (f" (file {path})" if path else "")
+               + " - a schema-broken or inconsistent artifact? see details.traceback")
+    details = {"exception": type(exc).__name__, "error": str(exc), "raised_at": where,
+               "check": spec.description,
+               "traceback": "".join(traceback.format_exception(type(exc), exc,
+                                                                exc.__traceback__))}
+    if path:
+        details["path"] = str(path)
+    return CheckResult(spec.name, spec.category, False, "error",
+                       observed=f"error: {type(exc).__name__}",
+                       expected="evidence readable with its declared schema",
+                       message=message, details=details)

@@ -2,9 +2,12 @@
 
 Method (``baseline.f1_delta``, one result per mode both runs trained):
 
-1. The runs must be comparable, else they are refused (:class:`IncomparableRunsError`,
-   exit 2): the same corpus (the same take ids), the same label set and per-take
-   labels, and the same splits (every held-out take in the same fold).
+1. The runs must be comparable: the same corpus (the same take ids), the same label
+   set and per-take labels, and the same splits (every held-out take in the same fold).
+   Otherwise the paired comparison is refused: one failing ``baseline.f1_delta`` result
+   whose message and details (``refused``, ``problems``) say why. It is a result, not an
+   exception, so the verdict is still written and ``baseline.drift`` (which exists to
+   compare *different* corpora) still reports.
 2. Per fold ``k`` the deltas published in ``complete_results.json`` are paired by fold:
    ``F1_cand[k] - F1_base[k]``.
 3. The point estimate is ``mean_k F1_cand[k] - mean_k F1_base[k]`` recomputed from both
@@ -47,14 +50,10 @@ from guardrails.gates._evidence import (
 )
 from guardrails.gates._metrics import macro_f1_from_counts, percentile_interval
 
-__all__ = ["IncomparableRunsError", "PairedInterval", "comparability_problems",
-           "paired_bootstrap", "resolve_baseline"]
+__all__ = ["PairedInterval", "comparability_problems", "paired_bootstrap", "refusal",
+           "resolve_baseline"]
 
 RULES = ("worse", "non_inferior")
-
-
-class IncomparableRunsError(BadInputError):
-    """Two runs cannot be compared (different corpora, labels or splits)."""
 
 
 @dataclass(frozen=True)
@@ -169,24 +168,34 @@ def comparability_problems(cand, base) -> list[str]:
     return problems
 
 
+def refusal(cand, base, problems: list[str]) -> CheckResult:
+    """The failing ``baseline.f1_delta`` result of runs that cannot be compared."""
+    return CheckResult(
+        "baseline.f1_delta", "baseline", False, observed="refused: incomparable runs",
+        expected="comparable runs (same takes, labels, splits and folds)",
+        message=(f"refused: baseline {base.run_dir} cannot be compared with "
+                 f"{cand.run_dir}: " + "; ".join(problems)
+                 + " (no F1 delta computed; corpus drift is reported by baseline.drift)"),
+        details={"refused": True, "problems": list(problems),
+                 "baseline_run": str(base.run_dir), "candidate_run": str(cand.run_dir)})
+
+
 def _applies(ctx) -> str | None:
     return None if ctx.baseline is not None else "no baseline given (--baseline RUN_OR_TAG)"
 
 
 @register("baseline.f1_delta", category="baseline", applies=_applies,
           params={"margin": 0.02, "confidence": 0.95, "n_boot": 2000, "rule": "worse"},
+          choices={"rule": RULES},
           description="per-mode macro-F1 delta vs the baseline, paired by fold, with a "
                       "paired player-bootstrap interval")
 def f1_delta(ctx, *, margin: float, confidence: float, n_boot: int,
              rule: str) -> list[CheckResult]:
-    """Compare each mode with the baseline run; refuse incomparable runs."""
-    if rule not in RULES:
-        raise BadInputError("criteria", f"baseline.f1_delta.rule must be one of {RULES}")
+    """Compare each mode with the baseline run; refuse incomparable runs (a failing result)."""
     base = ctx.baseline
     problems = comparability_problems(ctx, base)
     if problems:
-        raise IncomparableRunsError(base.run_dir, "cannot be compared with "
-                                    f"{ctx.run_dir}: " + "; ".join(problems))
+        return [refusal(ctx, base, problems)]
     folds = expected_folds(ctx)
     c_frame, b_frame = held_out(ctx), held_out(base)
     out = []

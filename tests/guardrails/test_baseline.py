@@ -7,17 +7,11 @@ import shutil
 
 import mutations as mut
 import numpy as np
-import pytest
 
 from guardrails import RunContext, criteria_from_dict, run_checks
 from guardrails.cli import main
 from guardrails.gates._metrics import counts_by_group, macro_f1
-from guardrails.gates.baseline import (
-    IncomparableRunsError,
-    comparability_problems,
-    paired_bootstrap,
-    resolve_baseline,
-)
+from guardrails.gates.baseline import comparability_problems, paired_bootstrap, resolve_baseline
 
 
 def _population(rng, n_players: int, takes: int):
@@ -106,8 +100,14 @@ def test_incomparable_runs_are_refused(tiny_run_ro, tiny_run, tmp_path):
     mut.write(tiny_run, "splits", splits)
     problems = comparability_problems(_ctx(tiny_run, tmp=tmp_path), RunContext(tiny_run_ro))
     assert any("different splits" in p for p in problems)
-    with pytest.raises(IncomparableRunsError, match="different splits"):
-        _run(_ctx(tiny_run, tiny_run_ro, tmp=tmp_path), "baseline.f1_delta")
+    # refused as a failing result (no per-mode deltas), not an exception: the verdict stands
+    results = _run(_ctx(tiny_run, tiny_run_ro, tmp=tmp_path), "baseline.f1_delta",
+                   "baseline.drift")
+    assert [r.name for r in results] == ["baseline.f1_delta", "baseline.drift"]
+    refused, drift = results
+    assert not refused.passed and refused.status == "fail" and refused.details["refused"]
+    assert "refused" in refused.message and "different splits" in refused.message
+    assert drift.passed and not drift.skipped  # same corpus: no drift, still reported
 
 
 def test_different_labels_and_corpora_are_named(tiny_run_ro, tmp_path):
@@ -126,8 +126,8 @@ def test_different_labels_and_corpora_are_named(tiny_run_ro, tmp_path):
     assert any("different corpora" in p for p in problems)
 
 
-def test_gate_cli_prints_deltas_and_refuses_with_exit_2(tiny_run_ro, tiny_run, tmp_path,
-                                                        capsys):
+def test_gate_cli_prints_deltas_and_refuses_incomparable_runs_with_a_verdict(
+        tiny_run_ro, tiny_run, tmp_path, capsys):
     code = main(["gate", str(tiny_run_ro), "--baseline", str(tiny_run_ro), "--report-dir",
                  str(tmp_path / "rep"), "--seed", "1"])
     out = capsys.readouterr().out
@@ -139,9 +139,17 @@ def test_gate_cli_prints_deltas_and_refuses_with_exit_2(tiny_run_ro, tiny_run, t
     splits = mut.read(tiny_run, "splits")
     mut.write(tiny_run, "splits", splits[splits["sample_id"] != splits.loc[0, "sample_id"]])
     code = main(["gate", str(tiny_run), "--baseline", str(tiny_run_ro), "--report-dir",
-                 str(tmp_path / "rep2")])
+                 str(tmp_path / "rep2"), "--quiet"])
     err = capsys.readouterr().err
-    assert code == 2 and "different corpora" in err
+    # a check failed (exit 1), not bad input (2): the refusal is named even with --quiet,
+    # and the verdict records it next to the drift report
+    assert code == 1 and "baseline.f1_delta refused" in err and "different corpora" in err
+    verdict = json.loads((tmp_path / "rep2" / "verdict.json").read_text())
+    by = {c["name"]: c for c in verdict["checks"]}
+    assert by["baseline.f1_delta"]["status"] == "fail"
+    assert "different corpora" in by["baseline.f1_delta"]["message"]
+    assert not any(n.startswith("baseline.f1_delta[") for n in by)
+    assert by["baseline.drift"]["status"] in ("pass", "warn") and by["baseline.drift"]["details"]
     assert main(["gate", str(tiny_run_ro), "--baseline", "no-such-tag",
                  "--report-dir", str(tmp_path / "rep3")]) == 2
     assert "neither a run folder nor a tag" in capsys.readouterr().err
