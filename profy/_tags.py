@@ -5,12 +5,20 @@ open checkpoints); reading and resolving it needs only ``json`` and ``hashlib``,
 guardrails (which must never import torch) use this module. Format (version 1)::
 
     {"version": 1,
-     "tags": {"mm-audiofix": {"run": "/abs/run_dir", "mode": "multimodal",
+     "tags": {"mm-audiofix": {"run": "experiment_20261124_101500", "mode": "multimodal",
                               "folds": [0, 1, 2],
                               "files": {"checkpoints/multimodal_fold0.safetensors": "<sha256>",
                                         "config.yaml": "<sha256>"},
                               "config_hash": "<hash>|mixed",
                               "created_at": "2026-11-24T12:00:00+00:00"}}}
+
+``run`` is relative (POSIX) to the folder holding ``tags.json`` when the run lies under it,
+the normal ``runs/tags.json`` + ``runs/experiment_*`` layout: the registry is written on one
+machine (a CI runner) and read on another (the runs folder mounted at ``/runs`` in the
+guardrails image), so an absolute path would name a folder that is not there. A relative
+``run`` that leaves the registry's folder (``..``, or a symlink out) is refused: the runs
+folder is the data root a registry may point into. Absolute ``run`` values (older
+registries, or a run tagged outside the registry's folder) are still read as they are.
 
 Every error is a :mod:`profy.errors` exception naming the registry or the file at fault.
 """
@@ -24,11 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from profy._hashing import file_sha256
-from profy.errors import ConfigError, MalformedFileError, MissingInputError
+from profy.errors import ConfigError, MalformedFileError, MissingInputError, UnsafePathError
 
 __all__ = ["REGISTRY_VERSION", "TAG_RE", "TagEntry", "checkpoint_name", "empty_registry",
            "entry_from_raw", "file_sha256", "list_tags", "read_registry", "resolve_tag",
-           "verify_entry"]
+           "run_field", "tagged_run_dir", "verify_entry"]
 
 REGISTRY_VERSION = 1
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -95,12 +103,52 @@ def read_registry(path: str | Path, *, missing_ok: bool = True) -> dict[str, Any
         if not isinstance(raw["files"], dict) or not isinstance(raw["folds"], list):
             raise MalformedFileError(path, f"tag {tag!r}: 'files' must be an object and "
                                            "'folds' a list")
+        if not isinstance(raw["run"], str) or not raw["run"]:
+            raise MalformedFileError(path, f"tag {tag!r}: 'run' must be a non-empty path")
     return data
 
 
-def entry_from_raw(tag: str, raw: dict[str, Any]) -> TagEntry:
-    """A :class:`TagEntry` from one registry record."""
-    return TagEntry(tag=tag, run_dir=Path(raw["run"]), mode=str(raw["mode"]),
+def run_field(registry: str | Path, run_dir: str | Path) -> str:
+    """What the registry stores as ``run``: the path relative to the registry's folder
+    (POSIX separators) when ``run_dir`` lies under it, else the absolute path.
+
+    Both sides are resolved first, so ``runs/x`` and ``/abs/runs/x`` store the same value.
+    """
+    base, run = Path(registry).parent.resolve(), Path(run_dir).resolve()
+    return run.relative_to(base).as_posix() if run.is_relative_to(base) else str(run)
+
+
+def tagged_run_dir(registry: str | Path, tag: str, run: str) -> Path:
+    """The run folder a record's ``run`` names: a relative one against the registry's
+    folder (wherever that is now), an absolute one as it is.
+
+    Raises:
+        UnsafePathError: a relative ``run`` that resolves outside the registry's folder;
+            the message names the registry.
+    """
+    path = Path(run)
+    if path.is_absolute():  # older registries, or a run tagged outside the runs folder
+        return path
+    registry = Path(registry)
+    base = registry.parent.resolve()
+    try:
+        # followed symlinks included: a link in the runs folder must not lead out of it
+        real = (base / path).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # loop, NUL byte
+        raise UnsafePathError(registry, f"tag {tag!r}: run {run!r} cannot be resolved "
+                                        f"({exc})") from None
+    if not real.is_relative_to(base):
+        raise UnsafePathError(registry, f"tag {tag!r}: run {run!r} resolves to {real}, "
+                                        f"outside the registry's folder {base} (a relative "
+                                        "run must stay inside the folder holding tags.json)")
+    return real
+
+
+def entry_from_raw(tag: str, raw: dict[str, Any], registry: str | Path) -> TagEntry:
+    """A :class:`TagEntry` from one record of ``registry`` (relative runs resolved
+    against its folder, see :func:`tagged_run_dir`)."""
+    return TagEntry(tag=tag, run_dir=tagged_run_dir(registry, tag, raw["run"]),
+                    mode=str(raw["mode"]),
                     folds=tuple(int(k) for k in raw["folds"]), files=dict(raw["files"]),
                     config_hash=str(raw["config_hash"]), created_at=str(raw["created_at"]))
 
@@ -128,17 +176,18 @@ def resolve_tag(registry: str | Path, tag: str, *, verify: bool = True) -> TagEn
         ConfigError: unknown tag (the known ones are listed).
         MalformedFileError: a tagged file changed since it was tagged, or a bad registry.
         MissingInputError: a tagged file is gone.
+        UnsafePathError: the tag's relative run leaves the registry's folder.
     """
     registry = Path(registry)
     tags = read_registry(registry)["tags"]
     if tag not in tags:
         raise ConfigError(f"unknown tag {tag!r} in {registry}; known: "
                           f"{', '.join(sorted(tags)) or '(none)'}")
-    entry = entry_from_raw(tag, tags[tag])
+    entry = entry_from_raw(tag, tags[tag], registry)
     return verify_entry(entry) if verify else entry
 
 
 def list_tags(registry: str | Path) -> list[TagEntry]:
     """Every tag in the registry, sorted by name (an absent registry has none)."""
     tags = read_registry(Path(registry))["tags"]
-    return [entry_from_raw(t, tags[t]) for t in sorted(tags)]
+    return [entry_from_raw(t, tags[t], registry) for t in sorted(tags)]

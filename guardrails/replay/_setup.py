@@ -188,16 +188,22 @@ def _top_db(run_dir: Path) -> float:
 
 def applies_replay(ctx: Any, registry: str = "", tag: str = "mm-audiofix") -> str | None:
     """Skip reason unless the registry names ``tag`` and its run has an ``onnx/`` folder."""
-    from profy._tags import read_registry
+    from profy._tags import read_registry, tagged_run_dir
     from profy.errors import ProfyError
 
     reg = registry_path(ctx.run_dir, registry)
     try:
         tags = read_registry(reg, missing_ok=True)["tags"]
+        run = tagged_run_dir(reg, tag, tags[tag]["run"]) if tag in tags else None
     except ProfyError:
-        return None  # a broken registry is evidence: let the check fail on it
-    if tag not in tags:
+        return None  # a broken registry (or a run escaping it) is evidence: let it fail
+    if run is None:
         return f"no tag {tag!r} in {reg}"
-    if not (Path(tags[tag]["run"]) / "onnx").is_dir():
-        return f"tag {tag!r} has no onnx/ folder (run `profy export`)"
+    # Each reason says what is actually missing: a run that is not where the registry
+    # says is a different fix (mount or re-tag) from a run never exported.
+    if not run.is_dir():
+        return (f"run of tag {tag!r} not found: {reg} names {tags[tag]['run']!r}, "
+                f"no folder at {run} (runs folder moved or mounted elsewhere? re-tag it)")
+    if not (run / "onnx").is_dir():
+        return f"tag {tag!r}: {run} has no onnx/ folder (run `profy export`)"
     return None

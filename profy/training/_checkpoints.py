@@ -23,7 +23,7 @@ from torch import Tensor
 
 from profy._io import atomic_write_bytes, atomic_write_json
 from profy._tags import TAG_RE as _TAG_RE
-from profy._tags import TagEntry, checkpoint_name, list_tags, resolve_tag
+from profy._tags import TagEntry, checkpoint_name, list_tags, resolve_tag, run_field
 from profy._tags import entry_from_raw as _entry
 from profy._tags import read_registry as _read_registry
 from profy.config import RunConfig, config_hash, from_dict, to_dict
@@ -124,7 +124,10 @@ def register_tag(registry: str | Path, tag: str, run_dir: str | Path, *, mode: s
     """Name ``mode``'s checkpoints of ``run_dir`` with ``tag`` in the registry file.
 
     Args:
-        registry: the registry JSON (created if absent, rewritten atomically).
+        registry: the registry JSON (created if absent, rewritten atomically). A run
+            under its folder is stored relative to it, so the runs folder stays valid when
+            moved or mounted elsewhere (e.g. at ``/runs`` in the guardrails image); a run
+            elsewhere is stored as an absolute path.
         tag: lowercase letters, digits, ``.``, ``_``, ``-`` (e.g. ``mm-audiofix``).
         run_dir: a finished run folder.
         mode: which mode's checkpoints.
@@ -156,9 +159,9 @@ def register_tag(registry: str | Path, tag: str, run_dir: str | Path, *, mode: s
     config_file = run_dir / "config.yaml"
     if config_file.is_file():
         files["config.yaml"] = file_sha256(config_file)
-    entry = {"run": str(run_dir), "mode": mode, "folds": list(folds), "files": files,
-             "config_hash": sorted(hashes)[0] if len(hashes) == 1 else "mixed",
+    entry = {"run": run_field(registry, run_dir), "mode": mode, "folds": list(folds),
+             "files": files, "config_hash": sorted(hashes)[0] if len(hashes) == 1 else "mixed",
              "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     data["tags"][tag] = entry
     atomic_write_json(registry, data)
-    return _entry(tag, entry)
+    return _entry(tag, entry, registry)
