@@ -17,9 +17,11 @@ def _run(args: argparse.Namespace) -> int:
     rows = [spec for name, spec in sorted(registry.items())
             if selected is None or name in selected]
     if args.json:
-        print(json.dumps({s.name: {"category": s.category, "description": s.description,
-                                   "params": dict(s.params)} for s in rows},
-                         indent=2, sort_keys=True, default=str))
+        listing = {s.name: {"category": s.category, "description": s.description,
+                            "params": dict(s.params),
+                            "choices": {k: list(v) for k, v in s.choices.items()}}
+                   for s in rows}
+        print(json.dumps(listing, indent=2, sort_keys=True, default=str))
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -28,7 +30,9 @@ def _run(args: argparse.Namespace) -> int:
     for col in ("check", "category", "parameters (defaults)", "description"):
         table.add_column(col)
     for spec in rows:
-        params = ", ".join(f"{k}={v!r}" for k, v in spec.params.items())
+        params = ", ".join(f"{k}={v!r}" + (f" (one of {'|'.join(map(str, spec.choices[k]))})"
+                                           if k in spec.choices else "")
+                           for k, v in spec.params.items())
         table.add_row(spec.name, spec.category, params, spec.description)
     Console(highlight=False).print(table)
     return 0

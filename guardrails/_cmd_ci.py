@@ -55,6 +55,10 @@ def run_category_command(args: argparse.Namespace, *, command: str,
     if not run.is_dir():
         raise BadInputError(run, "not a run folder (no such directory)")
     criteria = load_criteria(args.criteria)
+    if getattr(args, "history", None):  # replays append here, not beside a read-only registry
+        for params in criteria.checks.values():
+            if "history" in params:
+                params["history"] = str(args.history)
     report_dir = report_dir_for(run, args.report_dir)
     baseline = None
     if getattr(args, "baseline", None):  # a run folder or a semantic tag (tags.json)
@@ -95,4 +99,8 @@ def add_parser(sub) -> None:
     p.add_argument("--registry", metavar="FILE",
                    help="tag registry for --baseline (default: RUN/../tags.json)")
     p.add_argument("--seed", type=int, default=0, help="seed for resampling checks (default 0)")
+    p.add_argument("--history", metavar="FILE",
+                   help="replay history Parquet the replay checks append to (default: "
+                        "replay_history.parquet beside tags.json; give one when runs/ is "
+                        "mounted read-only)")
     p.set_defaults(func=_run)

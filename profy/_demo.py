@@ -81,21 +81,21 @@ def run_demo(out: str | Path, *, size: str = "small", seed: int = 0, profile: st
     # best sensor-only fold, each in a fresh process, both at once (not all 9 models).
     if export:
         from profy.export import export_models, select_models
+        from profy.training import register_tag
 
         ((_, best),) = select_models(result.run_dir, modes=["sensor"])
-        pairs = [("multimodal", best), ("sensor", best)]
-        exported = stage("export", lambda: export_models(result.run_dir, pairs, workers=2))
+        # Tag first, as the plan does (and the gate's replays look them up), so each
+        # released ONNX file carries its tag in its metadata; still one parallel batch.
+        registry = Path(result.run_dir).parent / "tags.json"
+        release = {("multimodal", best): "mm-audiofix", ("sensor", best): "sensor-v1"}
+        for (mode, fold), tag in release.items():
+            register_tag(registry, tag, result.run_dir, mode=mode, folds=(fold,), replace=True)
+        exported = stage("export", lambda: export_models(result.run_dir, list(release),
+                                                         tag=release, workers=2))
         for item in exported:
             console.print(f"{item.mode} fold {item.fold}: {item.onnx_path} "
                           f"({item.size_bytes / 1e6:.2f} MB, {item.seconds:.1f} s)")
         outputs["onnx"] = result.run_dir / "onnx"
-
-        # Name the release pair as the plan does, so the gate's replays can find them.
-        from profy.training import register_tag
-
-        registry = Path(result.run_dir).parent / "tags.json"
-        for tag, mode in (("sensor-v1", "sensor"), ("mm-audiofix", "multimodal")):
-            register_tag(registry, tag, result.run_dir, mode=mode, folds=(best,), replace=True)
         outputs["tags"] = registry
 
     # The release gate on this run, exactly as CI runs it (`guardrails ci RUN`): the

@@ -101,7 +101,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                 ("--only-fold", args.only_fold), ("--run-dir", args.run_dir),
                                 ("--modes", args.modes), ("--folds", args.folds),
                                 ("--epochs", args.epochs), ("--seed", args.seed),
-                                ("--set", args.set or None)) if v is not None]
+                                ("--device", args.device), ("--set", args.set or None))
+                 if v is not None]
         if given:
             raise ConfigError(f"--resume continues the run with its own config.yaml, splits "
                               f"and features; drop {', '.join(given)}")
@@ -111,10 +112,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.config is None or args.data is None or (args.out is None and args.run_dir is None):
         raise ConfigError("profy train needs --config, --data and --out (or --run-dir); "
                           "or --resume RUN")
+    if args.only_fold is not None and args.run_dir is None:  # else one experiment_* per job
+        raise ConfigError("--only-fold needs --run-dir RUN, the run folder every fold job "
+                          "shares and `profy collect RUN` merges")
     overrides = []
     if args.modes is not None:
         overrides.append(f"train.modes=[{args.modes}]")
-    for key, value in (("n_folds", args.folds), ("epochs", args.epochs), ("seed", args.seed)):
+    for key, value in (("n_folds", args.folds), ("epochs", args.epochs), ("seed", args.seed),
+                       ("device", args.device)):
         if value is not None:
             overrides.append(f"train.{key}={value}")
     cfg = load_profile(args.config, [*overrides, *args.set])  # --set is applied last
@@ -207,10 +212,14 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from profy.export import export_models, select_models
+    from profy.export import export_models, select_models, select_tagged
 
-    pairs = select_models(args.run, modes=[args.mode] if args.mode else None, fold=args.fold,
-                          all_folds=args.all_folds)
+    if args.tag is not None:  # exactly what `profy tag` named, re-hashed; flags may only agree
+        pairs = select_tagged(args.run, args.tag, registry=args.registry, mode=args.mode,
+                              fold=args.fold, all_folds=args.all_folds)
+    else:
+        pairs = select_models(args.run, modes=[args.mode] if args.mode else None,
+                              fold=args.fold, all_folds=args.all_folds)
     console = _console()
     console.print(f"exporting {len(pairs)} model(s) in fresh processes, {args.workers} at once: "
                   + ", ".join(f"{m} fold {k}" for m, k in pairs))
@@ -295,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=None, help="player-wise folds (train.n_folds)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
+                   help="train.device: auto = CUDA when available, else CPU")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value (repeatable), e.g. --set model.hidden=16")
     p.add_argument("--cache", type=Path, default=None,
@@ -307,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="finish an interrupted run from its own config, splits and features, "
                         "keeping finished (mode, fold) shards")
     p.add_argument("--only-fold", type=int, default=None, metavar="K",
-                   help="train only fold K (all modes); merge with `profy collect`")
+                   help="train only fold K (all modes) into --run-dir; `profy collect` merges")
     p.add_argument("--run-dir", type=Path, default=None, metavar="DIR",
                    help="run folder shared by --only-fold jobs (created on first use; "
                         "another config or other splits are refused)")
@@ -356,7 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     folds = p.add_mutually_exclusive_group()
     folds.add_argument("--fold", type=int, default=None, help="one fold (default: best fold)")
     folds.add_argument("--all-folds", action="store_true", help="every fold")
-    p.add_argument("--tag", default=None, help="semantic tag written into the metadata")
+    p.add_argument("--tag", default=None, help="export the tag's mode and folds (re-hashed, "
+                   "tag in metadata); --mode/--fold/--all-folds may only agree with it")
+    p.add_argument("--registry", type=Path, default=None,
+                   help="tag registry (default: RUN/../tags.json)")
     p.add_argument("--workers", type=int, default=2, help="parallel export processes")
     p.set_defaults(func=_cmd_export)
 

@@ -2,6 +2,7 @@
 
 import json
 
+import onnx
 import pyarrow.parquet as pq
 import pytest
 
@@ -38,6 +39,9 @@ def test_demo_end_to_end_and_rerun_hits_the_cache(tmp_path, capsys):
     assert exported[1] == exported[0].replace("multimodal", "sensor")  # same fold
     tags = json.loads((out / "runs" / "tags.json").read_text())["tags"]
     assert {"sensor-v1", "mm-audiofix"} <= set(tags)
+    for name, tag in zip(exported, ("mm-audiofix", "sensor-v1"), strict=True):
+        meta = {p.key: p.value for p in onnx.load(run_dir / "onnx" / name).metadata_props}
+        assert meta["tag"] == tag, name  # the released file says which release it is
     verdict = json.loads((run_dir / "guardrails" / "verdict.json").read_text())
     assert "guardrails ci exit code" in printed
     gated = {c["name"]: c["status"] for c in verdict["checks"]}

@@ -21,7 +21,7 @@ import numpy as np
 
 from guardrails._registry import register
 from guardrails._result import CheckResult
-from guardrails.gates._evidence import expected_modes, held_out
+from guardrails.gates._evidence import MODES, expected_modes, held_out
 from guardrails.gates._metrics import counts, ece_table, macro_f1, macro_f1_from_counts
 
 __all__ = ["calibration", "slice_table", "slices"]
@@ -54,6 +54,7 @@ def slice_table(rows) -> list[dict[str, Any]]:
 
 @register("gate.slices", category="gate",
           params={"mode": "multimodal", "min_worst_f1": 0.5, "min_samples": 5},
+          choices={"mode": MODES},
           description="per-slice F1 (piece, piece kind, label); worst slice >= min_worst_f1")
 def slices(ctx, *, mode: str, min_worst_f1: float, min_samples: int) -> CheckResult:
     """Slice metrics for every mode, gated on the worst slice of ``mode``."""
@@ -89,6 +90,7 @@ def slices(ctx, *, mode: str, min_worst_f1: float, min_samples: int) -> CheckRes
 
 @register("gate.calibration", category="gate",
           params={"mode": "multimodal", "max_ece": 0.15, "n_bins": 10},
+          choices={"mode": MODES},
           description="expected calibration error of P(pro) per mode + reliability table")
 def calibration(ctx, *, mode: str, max_ece: float, n_bins: int) -> CheckResult:
     """ECE and reliability table per mode; gate on ``mode``'s ECE."""

@@ -7,7 +7,7 @@ model gets its own process (``max_tasks_per_child=1``); ``workers`` of them run 
 from __future__ import annotations
 
 import multiprocessing as mp
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -76,18 +76,22 @@ def export_model(run_dir: str | Path, mode: str, fold: int, *, out_dir: str | Pa
 
 
 def export_models(run_dir: str | Path, pairs: Sequence[tuple[str, int]], *,
-                  out_dir: str | Path | None = None, tag: str | None = None,
+                  out_dir: str | Path | None = None,
+                  tag: str | Mapping[tuple[str, int], str] | None = None,
                   workers: int = 2) -> list[ExportResult]:
     """Export ``pairs`` of ``(mode, fold)``, each in its own spawned process.
 
-    Threads per process = 2 // workers (at least 1), so the machine's 2 cores are shared.
-    Errors of a worker (``ProfyError``) propagate with their message.
+    ``tag`` goes into every model's metadata; a mapping ``(mode, fold) -> tag`` gives each
+    pair its own (a release pair of two tags exports in one parallel batch), ``""`` for a
+    pair it lacks. Threads per process = 2 // workers (at least 1), so the machine's 2
+    cores are shared. Errors of a worker (``ProfyError``) propagate with their message.
     """
-    pairs = list(pairs)
+    pairs = [(str(m), int(k)) for m, k in pairs]
+    tags = dict(tag) if isinstance(tag, Mapping) else dict.fromkeys(pairs, tag)
     workers = max(1, min(workers, len(pairs)))
     threads = max(1, 2 // workers)
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, max_tasks_per_child=1) as pool:
-        futures = [pool.submit(export_in_process, str(run_dir), m, k, out_dir=out_dir, tag=tag,
-                               threads=threads) for m, k in pairs]
+        futures = [pool.submit(export_in_process, str(run_dir), m, k, out_dir=out_dir,
+                               tag=tags.get((m, k)), threads=threads) for m, k in pairs]
         return [f.result() for f in futures]

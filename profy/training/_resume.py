@@ -194,7 +194,8 @@ def train(cfg: RunConfig, data_root: str | Path, runs_dir: str | Path | None = N
         run_dir: use this run folder instead of a new one under ``runs_dir``; created with
             the config and splits on first use, refused if it holds another config or
             other splits. Folds already finished there are kept.
-        only_fold: train just this fold (every mode); ``profy collect`` merges the folds.
+        only_fold: train just this fold (every mode) into ``run_dir`` (required with it);
+            ``profy collect`` merges the folds.
         manifest: a :class:`~profy.data.Manifest` the caller already built for
             ``data_root`` (skips re-reading every take).
 
@@ -206,6 +207,8 @@ def train(cfg: RunConfig, data_root: str | Path, runs_dir: str | Path | None = N
 
     if run_dir is None and runs_dir is None:
         raise ConfigError("train needs runs_dir or run_dir")
+    if only_fold is not None and run_dir is None:  # each job would get its own experiment_*
+        raise ConfigError("only_fold needs run_dir, the run folder the fold jobs share")
     if manifest is None:
         manifest = build_manifest(data_root, labels_path=labels_path, skip_bad=skip_bad,
                                   progress=progress)

@@ -246,3 +246,15 @@ def test_ci_lanes_give_the_same_verdict_as_one_check_after_another(tagged, tmp_p
         if spec.lane != "timed":  # timed checks observe seconds, which differ run to run
             assert two[name]["observed"] == check["observed"], name
     assert read_history(runs / "replay_history.parquet").num_rows == 6  # 3 replays x 2 runs
+
+
+def test_ci_history_option_routes_replay_rows_away_from_the_registry(tagged, tmp_path):
+    runs, run = _private(tagged, tmp_path)
+    history = tmp_path / "reports" / "replay_history.parquet"  # e.g. runs/ mounted read-only
+    code = main(["ci", str(run), "--report-dir", str(tmp_path / "rep"), "--quiet",
+                 "--history", str(history)])
+    replays = {n: c["status"] for n, c in _verdict(tmp_path / "rep").items()
+               if n.startswith("replay.")}
+    assert code in (0, 1) and replays and "skip" not in replays.values(), replays
+    assert read_history(history).num_rows == 3  # smoke, benchmark, robustness
+    assert not (runs / "replay_history.parquet").exists()
