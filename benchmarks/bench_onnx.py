@@ -10,30 +10,30 @@ ORT speed-up (target >= 2 at batch 1). Needs an exported run (``profy export RUN
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import write_result  # noqa: E402
+from _common import spread, write_result  # noqa: E402
 
 
-def _median_ms(fn, repeats: int, warmup: int = 3) -> float:
+def _latency(fn, repeats: int, warmup: int = 3) -> dict[str, float]:
+    """Spread (median/min/max seconds, repeats) of ``fn``'s wall time after a warm-up."""
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+        times.append(time.perf_counter() - t0)
+    return spread(times)
 
 
 def bench_model(run: Path, onnx_path: Path, *, threads: int, repeats: int,
                 batches: tuple[int, ...]) -> dict:
-    """Median latency (ms) of eager and ORT per batch size for one exported model."""
+    """Latency spread of eager and ORT per batch size for one exported model."""
     import numpy as np
     import onnxruntime as ort
     import torch
@@ -71,11 +71,11 @@ def bench_model(run: Path, onnx_path: Path, *, threads: int, repeats: int,
             with torch.inference_mode():
                 return eager(*tensors)
 
-        ort_ms = _median_ms(lambda feeds=feeds: sess.run(None, feeds), repeats)
-        eager_ms = _median_ms(run_eager, repeats)
+        ort = _latency(lambda feeds=feeds: sess.run(None, feeds), repeats)
+        eager_t = _latency(run_eager, repeats)
         got = sess.run(None, feeds)[0]
-        out[f"batch{b}"] = {"ort_ms": round(ort_ms, 3), "eager_ms": round(eager_ms, 3),
-                            "speedup": round(eager_ms / ort_ms, 2),
+        out[f"batch{b}"] = {"ort": ort, "eager": eager_t,
+                            "speedup": round(eager_t["median_s"] / ort["median_s"], 2),
                             "max_abs_logit_diff": float(np.abs(got - run_eager()[0].numpy())
                                                         .max())}
     return out
@@ -97,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
                         batches=tuple(args.batches)) for m in models]
     for r in rows:
         print(f"{r['mode']:>10} fold {r['fold']}: " + "  ".join(
-            f"b{b}: ORT {r[f'batch{b}']['ort_ms']:.2f} ms, eager {r[f'batch{b}']['eager_ms']:.2f}"
-            f" ms, x{r[f'batch{b}']['speedup']:.2f}" for b in args.batches))
+            f"b{b}: ORT {1e3 * r[f'batch{b}']['ort']['median_s']:.2f} ms, eager "
+            f"{1e3 * r[f'batch{b}']['eager']['median_s']:.2f} ms, x{r[f'batch{b}']['speedup']:.2f}"
+            for b in args.batches))
     b1 = [r["batch1"]["speedup"] for r in rows if "batch1" in r]
     write_result("onnx", {"run": str(args.run.resolve()), "threads": args.threads,
                           "batches": args.batches, "models": rows,

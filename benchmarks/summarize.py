@@ -4,7 +4,7 @@
 
 Reads every result file the bench_*.py scripts wrote and keeps the figures a reader compares:
 timings with their spread (median, min-max, repeats), ratios against a named alternative
-(`*speedup*`), rates (`*_per_s`), single timings (`*_s`) and score summaries
+(`*speedup*`), rates (`*_per_s`), single timings (`*_s`, `*_ms`) and score summaries
 (`mean_of_means`, `max_std`). Each row names the machine it was measured on. No benchmark
 is run here; `make bench` runs them first.
 """
@@ -36,6 +36,14 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
+def _label(item: Any, index: int) -> str:
+    """How a list entry is named in a figure: its mode/name (and fold), else its index."""
+    if not isinstance(item, dict):
+        return str(index)
+    name = item.get("mode") or item.get("name") or str(index)
+    return f"{name} fold {item['fold']}" if "fold" in item else str(name)
+
+
 def figures(data: Any, path: str = "") -> list[tuple[str, str]]:
     """(figure name, formatted value) for every figure worth a row, depth-first."""
     rows: list[tuple[str, str]] = []
@@ -53,6 +61,9 @@ def figures(data: Any, path: str = "") -> list[tuple[str, str]]:
         name = f"{path}.{key}" if path else key
         if isinstance(value, dict):
             rows.extend(figures(value, name))
+        elif isinstance(value, list):  # e.g. one entry per model: named by its identity
+            for i, item in enumerate(value):
+                rows.extend(figures(item, f"{name}[{_label(item, i)}]"))
         elif isinstance(value, bool) or not isinstance(value, int | float):
             continue
         elif "speedup" in key:
@@ -61,6 +72,8 @@ def figures(data: Any, path: str = "") -> list[tuple[str, str]]:
             rows.append((name, f"{_fmt(value)} /s"))
         elif key.endswith("_s"):
             rows.append((name, f"{_fmt(value)} s"))
+        elif key.endswith("_ms"):
+            rows.append((name, f"{_fmt(value)} ms"))
         elif key in ("mean_of_means", "max_std", "min_mean"):
             rows.append((name, f"{value:.3f}"))
     return rows

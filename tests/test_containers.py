@@ -231,7 +231,9 @@ def test_summarize_writes_a_table_of_figures(tmp_path):
         "machine": {"cpu_model": "TestCPU", "cpu_count": 2, "python": "3.11.7",
                     "load_average_1m_at_end": 0.5},
         "cold": {"median_s": 2.0, "min_s": 1.5, "max_s": 3.0, "repeats": 3},
-        "cached_speedup": 12.5, "targets": {"cold_max_s": 60}}))
+        "cached_speedup": 12.5, "targets": {"cold_max_s": 60},
+        "models": [{"mode": "audio", "fold": 0, "batch1": {"speedup": 3.0, "ort_ms": 1.5}},
+                   {"batch1": {"speedup": 2.0}}]}))
     out = tmp_path / "README.md"
     result = _run(sys.executable, str(ROOT / "benchmarks" / "summarize.py"),
                   "--results", str(results), "--out", str(out))
@@ -239,6 +241,9 @@ def test_summarize_writes_a_table_of_figures(tmp_path):
     text = out.read_text()
     assert "| x | `cold` | 2 s median (1.5-3 s, n=3) |" in text
     assert "| x | `cached_speedup` | 12.50x |" in text
+    assert "| x | `models[audio fold 0].batch1.speedup` | 3.00x |" in text  # lists: by name
+    assert "| x | `models[audio fold 0].batch1.ort_ms` | 1.5 ms |" in text
+    assert "| x | `models[1].batch1.speedup` | 2.00x |" in text  # ... else by index
     assert "cold_max_s" not in text  # targets are not measurements
     assert "M1: TestCPU x2" in text
     empty = _run(sys.executable, str(ROOT / "benchmarks" / "summarize.py"),

@@ -4,6 +4,7 @@ exit codes 0/1/2, every output file, and no torch in ``sys.modules`` afterwards.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -155,3 +156,46 @@ def test_console_entry_keeps_exit_codes_output_and_atexit_handlers(tiny_run, tmp
                str(tmp_path / "r"))
     assert proc.returncode == 1 and marker.exists()
     assert json.loads((tmp_path / "r" / "verdict.json").read_text())["exit_code"] == 1
+
+
+LEGACY_BUGS = ("gate.norm_fit_train_only", "gate.best_checkpoint", "gate.global_normalization",
+               "gate.audio_channels", "gate.sensor_weight_clamp")
+
+
+def test_default_ci_fails_legacy_on_the_plan_guards_and_gate_compares_without_torch(
+        tiny_run_ro, tiny_legacy_run_ro, tmp_path):
+    """The whole default criteria (every gate) in a fresh process, on both profiles."""
+    failed = {}
+    for name, run in (("mm", tiny_run_ro), ("legacy", tiny_legacy_run_ro)):
+        report = tmp_path / name
+        code, out, heavy = guardrails(tmp_path, "ci", str(run), "--report-dir", str(report))
+        assert code == 1 and heavy == [], out  # tiny runs miss the F1 targets: red, no torch
+        checks = json.loads((report / "verdict.json").read_text())["checks"]
+        failed[name] = {c["name"] for c in checks if c["status"] == "fail"}
+    assert set(LEGACY_BUGS) <= failed["legacy"], failed["legacy"]
+    assert not set(LEGACY_BUGS) & failed["mm"], failed["mm"]
+    code, out, heavy = guardrails(tmp_path, "gate", str(tiny_run_ro), "--baseline",
+                                  str(tiny_legacy_run_ro), "--report-dir", str(tmp_path / "g"))
+    assert code in (0, 1) and heavy == [], out
+    assert "baseline.f1_delta" in out and "Traceback" not in out
+
+
+def test_replay_history_and_schemas_commands_import_no_torch(onnx_run_ro, tmp_path):
+    from profy.training import register_tag
+
+    runs = tmp_path / "runs"
+    shutil.copytree(onnx_run_ro, runs / onnx_run_ro.name)
+    register_tag(runs / "tags.json", "sensor-v1", runs / onnx_run_ro.name, mode="sensor",
+                 folds=(0,))
+    register_tag(runs / "tags.json", "mm-audiofix", runs / onnx_run_ro.name,
+                 mode="multimodal", folds=(0,))
+    history = tmp_path / "history.parquet"
+    for args in (("replay", "--smoke", str(runs), "--history", str(history), "--report-dir",
+                  str(tmp_path / "r1")),
+                 ("replay", "--robustness", str(runs), "--history", str(history),
+                  "--report-dir", str(tmp_path / "r2")),
+                 ("history", str(history)),
+                 ("schemas", "--json")):
+        code, out, heavy = guardrails(tmp_path, *args)
+        assert code in (0, 1) and heavy == [], (args, out)
+    assert "Traceback" not in out and history.exists()
