@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from guardrails.checks.audit import ARTIFACTS, audit_frame, audit_path
 from profy import schemas as S
+from profy._io import write_parquet_atomic
 
 AUDITS = tuple(f"audit.{a}" for a in ARTIFACTS) + ("audit.integrity",)
 
@@ -38,6 +39,51 @@ def test_mutation_fails_its_rule_only(tiny_run, run_selected, mutate, check, rul
     result = run_selected(tiny_run, check)[check]
     assert result.status == "fail"
     assert failed_rules(result) == {rule}
+    assert rule in result.message
+
+
+def _rewrite(run, relpath: str, change) -> None:
+    """Rewrite one artifact through pandas with ``change(frame)``, keeping its schema."""
+    path = run / relpath
+    table = pq.read_table(path)
+    frame = change(table.to_pandas())
+    out = pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False)
+    write_parquet_atomic(out, path)
+
+
+def _set(column, value):
+    def change(df):
+        df.loc[0, column] = value
+        return df
+    return change
+
+
+def _duplicate_first_row(df):
+    return pd.concat([df, df.iloc[:1]], ignore_index=True)
+
+
+def _weights_sum_to(total):
+    def change(df):
+        df.loc[0, ["sensor_weight", "audio_weight"]] = (0.9, total - 0.9)  # each in [0, 1]
+        return df
+    return change
+
+
+@pytest.mark.parametrize(("relpath", "change", "rule"), [
+    ("splits.parquet", _set("role", "holdout"), "role.in_set"),
+    ("gate_log.parquet", _weights_sum_to(1.05), "weights.sum_to_one"),
+    ("gate_log.parquet", _set("temperature", 0.5), "temperature.range"),
+    ("epochs.parquet", _duplicate_first_row, "key.unique"),
+    ("epochs.parquet", _set("val_macro_f1", 1.5), "val_macro_f1.range"),
+    ("manifest.parquet", _set("piece_kind", "etude"), "piece_kind.in_set"),
+    ("manifest.parquet", _set("sample_rate", 0), "sample_rate.range"),
+    ("features/feature_index.parquet", _duplicate_first_row, "key.unique"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_every_artifact_audit_fails_its_rule_only(tiny_run, run_selected, relpath, change, rule):
+    check = "audit." + relpath.rsplit("/", 1)[-1].removesuffix(".parquet")
+    _rewrite(tiny_run, relpath, change)
+    result = run_selected(tiny_run, check)[check]
+    assert result.status == "fail" and failed_rules(result) == {rule}, result.message
     assert rule in result.message
 
 
