@@ -53,7 +53,7 @@ def audit_paths(paths: list[Path], *, engine: str, report_dir: Path, criteria) -
 
 
 def _run(args: argparse.Namespace) -> int:
-    from guardrails._cmd_ci import report_dir_for
+    from guardrails._cmd_ci import finish_data_docs, report_dir_for, start_data_docs
     from guardrails._criteria import load_criteria
     from guardrails.errors import BadInputError
     from guardrails.report import emit
@@ -66,7 +66,9 @@ def _run(args: argparse.Namespace) -> int:
     criteria = load_criteria(args.criteria)
     base = paths[0] if paths[0].is_dir() else paths[0].parent
     report_dir = report_dir_for(base, args.report_dir)
+    start_data_docs(args)
     results = audit_paths(paths, engine=args.engine, report_dir=report_dir, criteria=criteria)
+    data_docs = finish_data_docs(args, report_dir)
     if not results:
         raise BadInputError(Path(criteria.source), "selects no audit checks")
     title = "guardrails audit " + " ".join(p.name for p in paths)
@@ -74,15 +76,17 @@ def _run(args: argparse.Namespace) -> int:
                 markdown=args.markdown, console=False if args.quiet else None,
                 run_dir=paths[0].resolve() if len(paths) == 1 and paths[0].is_dir() else None,
                 criteria_source=criteria.source, elapsed_s=time.perf_counter() - started,
+                more_files={"data_docs": data_docs},
                 extra={"command": "audit", "engine": args.engine,
                        "paths": [str(p) for p in paths]})
 
 
 def add_parser(sub) -> None:
-    from guardrails._cmd_ci import add_output_options
+    from guardrails._cmd_ci import add_data_docs_option, add_output_options
 
     p = sub.add_parser("audit", help="audit Parquet artifacts (run folders or files) against "
                                      "the declared schemas")
     p.add_argument("paths", nargs="+", metavar="PATH", help="run folder(s) or Parquet file(s)")
     add_output_options(p)
+    add_data_docs_option(p)
     p.set_defaults(func=_run)

@@ -11,7 +11,8 @@ import argparse
 import time
 from pathlib import Path
 
-__all__ = ["add_output_options", "add_parser", "report_dir_for", "run_category_command"]
+__all__ = ["add_data_docs_option", "add_output_options", "add_parser", "finish_data_docs",
+           "report_dir_for", "run_category_command", "start_data_docs"]
 
 
 def add_output_options(p: argparse.ArgumentParser) -> None:
@@ -29,6 +30,33 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=2, metavar="N",
                    help="2 (default) overlaps table checks with ONNX inference, then runs the "
                         "timed checks alone; 1 runs every check in turn")
+
+
+def add_data_docs_option(p: argparse.ArgumentParser) -> None:
+    """``--data-docs``, for the commands that run GX suites (data, audit, ci)."""
+    p.add_argument("--data-docs", action="store_true",
+                   help="also render GX's Data Docs page of every suite into "
+                        "REPORT_DIR/gx/docs/ (index.html links them)")
+
+
+def start_data_docs(args: argparse.Namespace) -> None:
+    """Turn page rendering on before the checks run (a forked lane inherits it)."""
+    if getattr(args, "data_docs", False):
+        from guardrails.checks._gx import enable_data_docs
+
+        enable_data_docs()
+
+
+def finish_data_docs(args: argparse.Namespace, report_dir: Path) -> str | None:
+    """Link the pages from ``index.html``; its path (for the verdict), or None."""
+    if not getattr(args, "data_docs", False):
+        return None
+    from guardrails.checks._gx import enable_data_docs
+    from guardrails.checks._gx_docs import write_index
+
+    enable_data_docs(False)  # one command's setting, not the process's (tests call main twice)
+    index = write_index(report_dir)
+    return None if index is None else str(index)
 
 
 def report_dir_for(default_base: Path, explicit: str | None) -> Path:
@@ -68,9 +96,11 @@ def run_category_command(args: argparse.Namespace, *, command: str,
         baseline = RunContext(baseline_dir)
     ctx = RunContext(run, report_dir=report_dir, engine=args.engine, baseline=baseline,
                      seed=getattr(args, "seed", 0))
+    start_data_docs(args)
     results = run_checks(ctx, criteria, categories=categories,
                          raise_artifact_errors=raise_artifact_errors,
                          jobs=getattr(args, "jobs", 1))
+    data_docs = finish_data_docs(args, report_dir)
     if not results:
         raise BadInputError(Path(criteria.source),
                             f"selects no {'/'.join(categories or ['any'])} checks")
@@ -78,6 +108,7 @@ def run_category_command(args: argparse.Namespace, *, command: str,
                 junit=args.junit, markdown=args.markdown,
                 console=False if args.quiet else None, run_dir=run.resolve(),
                 criteria_source=criteria.source, elapsed_s=time.perf_counter() - started,
+                more_files={"data_docs": data_docs},
                 extra={"command": command, "engine": args.engine,
                        "categories": categories,
                        "baseline": None if baseline is None else str(baseline.run_dir)})
@@ -94,6 +125,7 @@ def add_parser(sub) -> None:
                                   "2 bad input")
     p.add_argument("run", metavar="RUN", help="run folder (runs/experiment_...)")
     add_output_options(p)
+    add_data_docs_option(p)
     p.add_argument("--baseline", metavar="RUN_OR_TAG",
                    help="run folder or semantic tag to compare against")
     p.add_argument("--registry", metavar="FILE",

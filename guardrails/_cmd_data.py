@@ -18,10 +18,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
-    from guardrails._cmd_ci import add_output_options
+    from guardrails._cmd_ci import add_data_docs_option, add_output_options
 
     p = sub.add_parser("data", help="data-quality suites: audio stats, normalization "
                                     "(leakage gate), splits")
     p.add_argument("run", metavar="RUN", help="run folder (runs/experiment_...)")
     add_output_options(p)
+    add_data_docs_option(p)
     p.set_defaults(func=_run)

@@ -22,8 +22,8 @@ from typing import Any
 from guardrails._result import jsonable
 from guardrails.errors import ArtifactError, GuardrailsError
 
-__all__ = ["Rule", "RuleOutcome", "gx_expectations", "read_frame", "spark_session",
-           "stop_spark", "to_engine", "validate"]
+__all__ = ["Rule", "RuleOutcome", "enable_data_docs", "gx_expectations", "read_frame",
+           "spark_session", "stop_spark", "to_engine", "validate"]
 
 _STATE: dict[str, Any] = {}
 _LOG4J2 = """rootLogger.level = error
@@ -65,6 +65,11 @@ class RuleOutcome:
                          "unexpected_count": self.unexpected_count,
                          "element_count": self.element_count, "examples": self.examples[:10],
                          "error": self.error})
+
+
+def enable_data_docs(on: bool = True) -> None:
+    """Also render each suite's result as a GX Data Docs page (``--data-docs``)."""
+    _STATE["data_docs"] = on
 
 
 def gx_expectations():
@@ -286,4 +291,8 @@ def validate(frame, rules: Sequence[Rule], *, suite: str, engine: str,
     if report_dir is not None:
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in suite)
         atomic_write_json(Path(report_dir) / "gx" / f"{safe}.json", jsonable(result.to_json_dict()))
+        if _STATE.get("data_docs"):
+            from guardrails.checks._gx_docs import write_page
+
+            write_page(report_dir, safe, result)
     return [outcomes[rule.id] for rule in rules]

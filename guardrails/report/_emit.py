@@ -41,7 +41,8 @@ def emit(results: Sequence[CheckResult], *, title: str, report_dir: str | Path,
          junit: str | Path | None = None, markdown: str | Path | None = None,
          console: Any = None, extra: Mapping[str, Any] | None = None,
          run_dir: str | Path | None = None, criteria_source: str | None = None,
-         elapsed_s: float | None = None) -> int:
+         elapsed_s: float | None = None, more_files: Mapping[str, str | None] | None = None
+         ) -> int:
     """Write ``verdict.json``, ``junit.xml`` and ``summary.md`` and print the table.
 
     Args:
@@ -56,6 +57,8 @@ def emit(results: Sequence[CheckResult], *, title: str, report_dir: str | Path,
         run_dir: the run judged (recorded in the verdict). (Default: None)
         criteria_source: the criteria file used (recorded). (Default: None)
         elapsed_s: total wall time of the command (recorded). (Default: None)
+        more_files: other outputs of the command, name -> path (``None`` entries are
+            dropped), recorded under ``files`` and printed. (Default: None)
 
     Returns:
         0 when no check fails the verdict (failed warnings and skips do not), else 1.
@@ -74,6 +77,7 @@ def emit(results: Sequence[CheckResult], *, title: str, report_dir: str | Path,
         files["junit_copy"] = str(junit)
     if markdown is not None:
         files["markdown_copy"] = str(markdown)
+    files.update({k: str(v) for k, v in (more_files or {}).items() if v is not None})
     verdict = verdict_dict(results, title=title, run_dir=run_dir, report_dir=out,
                            criteria_source=criteria_source, elapsed_s=elapsed_s, files=files,
                            extra=extra)
@@ -93,6 +97,9 @@ def emit(results: Sequence[CheckResult], *, title: str, report_dir: str | Path,
             if not console.is_terminal:  # CI logs and pipes: rich's 80 columns fold every cell
                 console = Console(highlight=False, width=160)
         print_table(results, title=title, verdict=verdict["verdict"], console=console)
+        console.print(f"report: {out} (verdict.json, junit.xml, summary.md)", soft_wrap=True)
+        for name in sorted(set(files) - {"verdict", "junit", "markdown"}):
+            console.print(f"{name}: {files[name]}", soft_wrap=True)
     return int(verdict["exit_code"])
 
 

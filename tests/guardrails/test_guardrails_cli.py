@@ -199,3 +199,23 @@ def test_replay_history_and_schemas_commands_import_no_torch(onnx_run_ro, tmp_pa
         code, out, heavy = guardrails(tmp_path, *args)
         assert code in (0, 1) and heavy == [], (args, out)
     assert "Traceback" not in out and history.exists()
+
+
+def test_data_docs_pages_for_every_suite_and_an_index(tiny_run_ro, tmp_path):
+    from guardrails.cli import main
+
+    report = tmp_path / "r"
+    assert main(["data", str(tiny_run_ro), "--report-dir", str(report), "--quiet",
+                 "--data-docs"]) in (0, 1)
+    results = sorted(p.stem for p in (report / "gx").glob("*.json"))
+    pages = sorted(p.stem for p in (report / "gx" / "docs").glob("*.html") if p.stem != "index")
+    assert results and pages == results  # one GX page per validation result kept
+    page = (report / "gx" / "docs" / "data.splits.html").read_text()
+    assert "Expectation Validation Result" in page and "data.splits" in page
+    index = (report / "gx" / "docs" / "index.html").read_text()
+    assert all(f"gx/docs/{name}.html" in index for name in pages)
+    verdict = json.loads((report / "verdict.json").read_text())
+    assert verdict["files"]["data_docs"] == str(report / "gx" / "docs" / "index.html")
+    plain = tmp_path / "plain"  # without the flag (and after it): JSON only
+    main(["data", str(tiny_run_ro), "--report-dir", str(plain), "--quiet"])
+    assert (plain / "gx").is_dir() and not (plain / "gx" / "docs").exists()
