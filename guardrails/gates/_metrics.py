@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["bootstrap_player_weights", "counts_by_group", "ece_table", "macro_f1",
-           "macro_f1_from_counts", "percentile_interval", "weighted_f1"]
+__all__ = ["bootstrap_player_weights", "calibration_bins", "counts_by_group", "ece_table",
+           "macro_f1", "macro_f1_from_counts", "percentile_interval", "weighted_f1"]
 
 
 def _as_labels(y, name: str) -> np.ndarray:
@@ -123,6 +123,12 @@ def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, 
     return float(lo), float(hi)
 
 
+def calibration_bins(prob_pos: np.ndarray, n_bins: int) -> np.ndarray:
+    """Bin index of each probability: ``edges[b] < p <= edges[b+1]``, the first bin with 0."""
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return np.searchsorted(edges[1:-1], np.asarray(prob_pos, dtype=np.float64))
+
+
 def ece_table(y_true, prob_pos, n_bins: int = 10) -> tuple[float, list[dict]]:
     """Expected calibration error of P(pro) and its reliability table.
 
@@ -143,7 +149,7 @@ def ece_table(y_true, prob_pos, n_bins: int = 10) -> tuple[float, list[dict]]:
     if p.size == 0:
         return float("nan"), []
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    ids = np.searchsorted(edges[1:-1], p)
+    ids = calibration_bins(p, n_bins)
     n = np.bincount(ids, minlength=n_bins)
     sum_p = np.bincount(ids, weights=p, minlength=n_bins)
     sum_t = np.bincount(ids, weights=t, minlength=n_bins)

@@ -43,7 +43,7 @@ from guardrails.gates._evidence import (
     std_ddof,
 )
 
-__all__ = ["delta_verdict", "stability_of", "threshold_verdict"]
+__all__ = ["delta_verdict", "finish_with_stability", "stability_of", "threshold_verdict"]
 
 
 def _ok(x: Any) -> bool:
@@ -109,9 +109,14 @@ def _fold_f1_samples(ctx, name: str, modes: list[str], n_boot: int
     return per_mode, None
 
 
-def _finish(name: str, passed_rule: bool, reason: str, stability: float | None,
-            note: str | None, min_stability: float, observed: dict, expected: dict,
-            details: dict) -> CheckResult:
+def finish_with_stability(name: str, passed_rule: bool, reason: str, stability: float | None,
+                          note: str | None, min_stability: float, observed: dict,
+                          expected: dict, details: dict) -> CheckResult:
+    """The gate's result with its verdict stability (shared by every threshold gate).
+
+    ``stability`` goes to ``observed`` and ``details``; ``min_stability > 0`` turns a
+    pass whose stability is below it (or unknown, ``note`` says why) into a fail.
+    """
     observed = {**observed, "stability": None if stability is None else round(stability, 4)}
     details = {**details, "stability": stability, "stability_note": note,
                "min_stability": min_stability}
@@ -146,8 +151,8 @@ def _f1_gate(ctx, name: str, mode: str, *, min_mean: float, max_std: float,
         means, stds = f1.mean(axis=1), f1.std(axis=1, ddof=std_ddof(ctx))
         stability = stability_of((means >= min_mean) & (stds <= max_std))
         details["bootstrap_mean_f1"] = [float(np.nanquantile(means, q)) for q in (0.05, 0.95)]
-    return _finish(name, passed, f"{mode}: {reason}", stability, note, min_stability,
-                   observed, expected, details)
+    return finish_with_stability(name, passed, f"{mode}: {reason}", stability, note,
+                                 min_stability, observed, expected, details)
 
 
 _F1_PARAMS = {"min_stability": 0.0, "n_boot": 1000}
@@ -196,5 +201,5 @@ def multimodal_vs_sensor(ctx, *, min_delta: float, min_stability: float,
     if samples is not None:  # paired: one player resample scores both modes
         deltas = samples["multimodal"].mean(axis=1) - samples["sensor"].mean(axis=1)
         stability = stability_of(deltas >= min_delta)
-    return _finish(name, passed, f"multimodal - sensor: {reason}", stability, note,
-                   min_stability, observed, expected, details)
+    return finish_with_stability(name, passed, f"multimodal - sensor: {reason}", stability,
+                                 note, min_stability, observed, expected, details)

@@ -11,6 +11,14 @@ requires its F1 ``>= min_worst_f1`` (the default criteria list it as a warning).
 with ``n_bins`` equal-width bins and a reliability table (count, mean predicted,
 fraction pro, gap per non-empty bin) in the details; the gate requires ``mode``'s
 ECE ``<= max_ece``.
+
+Verdict stability (both gates, as the acceptance gates): the share of ``n_boot`` player
+resamples (players drawn with replacement inside each fold, seeded by ``--seed``) on
+which the gate's rule still passes. Slices: every slice's F1 and ``n`` recomputed from
+resampled per-player confusion counts, the same ``min_samples`` rule, the worst slice
+against ``min_worst_f1``. Calibration: the ECE recomputed from resampled per-player
+per-bin sums (count, sum of P(pro), sum of labels). ``min_stability > 0`` also requires
+it for a pass.
 """
 
 from __future__ import annotations
@@ -21,10 +29,19 @@ import numpy as np
 
 from guardrails._registry import register
 from guardrails._result import CheckResult
-from guardrails.gates._evidence import MODES, expected_modes, held_out
-from guardrails.gates._metrics import counts, ece_table, macro_f1, macro_f1_from_counts
+from guardrails.gates._evidence import MODES, expected_modes, gate_rng, held_out
+from guardrails.gates._metrics import (
+    _per_class_f1,
+    bootstrap_player_weights,
+    calibration_bins,
+    counts,
+    ece_table,
+    macro_f1,
+    macro_f1_from_counts,
+)
+from guardrails.gates.acceptance import finish_with_stability, stability_of
 
-__all__ = ["calibration", "slice_table", "slices"]
+__all__ = ["bootstrap_ece", "bootstrap_worst_f1", "calibration", "slice_table", "slices"]
 
 DIMENSIONS = ("piece", "piece_kind", "label")
 _CLASS = {0: "amateur", 1: "pro"}
@@ -52,12 +69,94 @@ def slice_table(rows) -> list[dict[str, Any]]:
     return out
 
 
+def _resampled_sums(rows, values: np.ndarray, n_boot: int,
+                    rng: np.random.Generator | None) -> np.ndarray:
+    """Column sums of ``values`` (one row per take) over player resamples, ``(B, m)``.
+
+    Per fold, takes are summed per player and the players drawn with replacement (the
+    other gates' player bootstrap); ``rng=None`` gives the identity weights (``B = 1``),
+    i.e. the observed sums, which is how the tests tie the bootstrap to the reported value.
+    """
+    folds = rows["fold"].to_numpy()
+    players = rows["player_id"].to_numpy().astype(str)
+    total = np.zeros((1 if rng is None else n_boot, values.shape[1]))
+    for k in np.unique(folds):
+        mask = folds == k
+        names, inv = np.unique(players[mask], return_inverse=True)
+        per_player = np.zeros((len(names), values.shape[1]))
+        np.add.at(per_player, inv, values[mask])
+        weights = (np.ones((1, len(names))) if rng is None
+                   else bootstrap_player_weights(len(names), n_boot, rng))
+        total += weights @ per_player
+    return total
+
+
+def bootstrap_worst_f1(rows, min_samples: int, n_boot: int = 0,
+                       rng: np.random.Generator | None = None) -> np.ndarray:
+    """Worst-slice F1 (``slice_table``'s slices and ``min_samples`` rule) per resample.
+
+    Returns:
+        ``(n_boot,)``, or ``(1,)`` for ``rng=None`` (the observed worst F1).
+    """
+    y, p = rows["label"].to_numpy(), rows["prediction"].to_numpy()
+    cell = 2 * y.astype(np.int64) + p.astype(np.int64)
+    # slots: every piece, every piece kind (groupby's sorted groups, NaN dropped), all takes
+    codes = [rows.groupby(dim, sort=True).ngroup().to_numpy() for dim in ("piece", "piece_kind")]
+    sizes = [int(c.max()) + 1 if len(c) else 0 for c in codes]
+    n_slots = sum(sizes) + 1
+    onehot = np.zeros((len(rows), n_slots * 4))
+    offset, take = 0, np.arange(len(rows))
+    for code, size in zip(codes, sizes, strict=True):
+        ok = code >= 0
+        onehot[take[ok], (offset + code[ok]) * 4 + cell[ok]] = 1.0
+        offset += size
+    onehot[take, offset * 4 + cell] = 1.0
+    c = _resampled_sums(rows, onehot, n_boot, rng).reshape(-1, n_slots, 4)
+    f1 = macro_f1_from_counts(c[:, :-1])
+    n = c[:, :-1].sum(axis=-1)
+    # label slices: one class's F1 over all the mode's takes, n = the class's takes
+    class_f1, support = _per_class_f1(c[:, -1])
+    f1, n = np.concatenate([f1, class_f1], axis=1), np.concatenate([n, support], axis=1)
+    present = n > 0  # a slice no drawn player has does not exist in that resample
+    big = present & (n >= min_samples)
+    eligible = np.where(big.any(axis=1, keepdims=True), big, present)
+    worst = np.where(eligible, np.nan_to_num(f1, nan=-1.0), np.inf).min(axis=1)
+    return np.where(eligible.any(axis=1), worst, np.nan)
+
+
+def bootstrap_ece(rows, n_bins: int, n_boot: int = 0,
+                  rng: np.random.Generator | None = None) -> np.ndarray:
+    """ECE of P(pro) (``ece_table``'s bins and definition) per resample, ``(n_boot,)``.
+
+    ``rng=None`` gives ``(1,)``: the observed ECE.
+    """
+    prob = rows["probability"].to_numpy(dtype=np.float64)
+    t = rows["label"].to_numpy().astype(np.float64)
+    onehot = np.zeros((len(rows), n_bins))
+    onehot[np.arange(len(rows)), calibration_bins(prob, n_bins)] = 1.0
+    sums = _resampled_sums(rows, np.hstack([onehot, onehot * prob[:, None],
+                                            onehot * t[:, None]]), n_boot, rng)
+    n, sum_p, sum_t = np.split(sums, 3, axis=1)
+    # sum_b n_b/N |frac_b - mean_p_b| = sum_b |sum_t_b - sum_p_b| / N (empty bins add 0)
+    return np.abs(sum_t - sum_p).sum(axis=1) / n.sum(axis=1)
+
+
+_STABILITY = {"min_stability": 0.0, "n_boot": 1000}
+
+
+def _interval(samples: np.ndarray) -> list[float]:
+    return [float(np.nanquantile(samples, q)) for q in (0.05, 0.95)]
+
+
 @register("gate.slices", category="gate",
-          params={"mode": "multimodal", "min_worst_f1": 0.5, "min_samples": 5},
+          params={"mode": "multimodal", "min_worst_f1": 0.5, "min_samples": 5, **_STABILITY},
           choices={"mode": MODES},
-          description="per-slice F1 (piece, piece kind, label); worst slice >= min_worst_f1")
-def slices(ctx, *, mode: str, min_worst_f1: float, min_samples: int) -> CheckResult:
+          description="per-slice F1 (piece, piece kind, label); worst slice >= min_worst_f1 "
+                      "(+ stability)")
+def slices(ctx, *, mode: str, min_worst_f1: float, min_samples: int, min_stability: float,
+           n_boot: int) -> CheckResult:
     """Slice metrics for every mode, gated on the worst slice of ``mode``."""
+    name = "gate.slices"
     frame = held_out(ctx)
     per_mode: dict[str, Any] = {}
     worst_by_mode: dict[str, Any] = {}
@@ -73,27 +172,34 @@ def slices(ctx, *, mode: str, min_worst_f1: float, min_samples: int) -> CheckRes
     worst = worst_by_mode.get(mode)
     expected = {"worst_f1": f">= {min_worst_f1}", "min_samples": min_samples}
     if worst is None:
-        return CheckResult("gate.slices", "gate", False, observed=None, expected=expected,
+        return CheckResult(name, "gate", False, observed=None, expected=expected,
                            message=f"{mode}: no held-out predictions to slice",
                            details={"per_mode": per_mode})
     ok = bool(np.isfinite(worst["f1"]) and worst["f1"] >= min_worst_f1)
     text = (f"{mode}: worst slice {worst['dimension']}={worst['slice']} "
             f"F1 {worst['f1']:.3f} (n={worst['n']})")
-    return CheckResult("gate.slices", "gate", ok,
-                       observed={"worst": f"{worst['dimension']}={worst['slice']}",
-                                 "f1": round(worst["f1"], 4), "n": worst["n"]},
-                       expected=expected,
-                       message=text + ("" if ok else f" < {min_worst_f1}"),
-                       details={"worst_by_mode": worst_by_mode, "per_mode": per_mode,
-                                "metric": "macro F1 (piece, piece_kind); class F1 (label)"})
+    boot = bootstrap_worst_f1(frame[frame["mode"] == mode], min_samples, n_boot,
+                              gate_rng(ctx, name))
+    # NaN (no slice at all) compares False: such a resample is a fail, as in the gate
+    stability = stability_of(boot >= min_worst_f1)
+    return finish_with_stability(
+        name, ok, text + ("" if ok else f" < {min_worst_f1}"), stability, None, min_stability,
+        {"worst": f"{worst['dimension']}={worst['slice']}", "f1": round(worst["f1"], 4),
+         "n": worst["n"]}, expected,
+        {"worst_by_mode": worst_by_mode, "per_mode": per_mode, "n_boot": n_boot,
+         "bootstrap_worst_f1": _interval(boot),
+         "metric": "macro F1 (piece, piece_kind); class F1 (label)"})
 
 
 @register("gate.calibration", category="gate",
-          params={"mode": "multimodal", "max_ece": 0.15, "n_bins": 10},
+          params={"mode": "multimodal", "max_ece": 0.15, "n_bins": 10, **_STABILITY},
           choices={"mode": MODES},
-          description="expected calibration error of P(pro) per mode + reliability table")
-def calibration(ctx, *, mode: str, max_ece: float, n_bins: int) -> CheckResult:
+          description="expected calibration error of P(pro) per mode + reliability table "
+                      "(+ stability)")
+def calibration(ctx, *, mode: str, max_ece: float, n_bins: int, min_stability: float,
+                n_boot: int) -> CheckResult:
     """ECE and reliability table per mode; gate on ``mode``'s ECE."""
+    name = "gate.calibration"
     frame = held_out(ctx)
     per_mode: dict[str, Any] = {}
     for m in expected_modes(ctx):
@@ -110,14 +216,18 @@ def calibration(ctx, *, mode: str, max_ece: float, n_bins: int) -> CheckResult:
                            counts(rows["label"].to_numpy(), rows["prediction"].to_numpy())))}
     ece = (per_mode.get(mode) or {}).get("ece")
     ok = ece is not None and bool(np.isfinite(ece)) and ece <= max_ece
+    details: dict[str, Any] = {"per_mode": per_mode, "n_bins": n_bins, "n_boot": n_boot,
+                               "method": "ECE: equal-width bins of P(pro), pooled folds"}
+    stability, note = None, None
     if ece is None:
-        message = f"{mode}: no held-out predictions"
+        message = note = f"{mode}: no held-out predictions"
     elif not np.isfinite(ece):
-        message = f"{mode}: ECE is not computable ({per_mode[mode].get('problem')})"
+        message = note = f"{mode}: ECE is not computable ({per_mode[mode].get('problem')})"
     else:
         message = f"{mode}: ECE {ece:.4f} {'<=' if ok else '>'} {max_ece} ({n_bins} bins)"
-    return CheckResult("gate.calibration", "gate", ok,
-                       observed={m: round(v["ece"], 4) for m, v in per_mode.items()},
-                       expected={mode: f"<= {max_ece}"}, message=message,
-                       details={"per_mode": per_mode, "n_bins": n_bins,
-                                "method": "ECE: equal-width bins of P(pro), pooled folds"})
+        boot = bootstrap_ece(frame[frame["mode"] == mode], n_bins, n_boot, gate_rng(ctx, name))
+        stability = stability_of(boot <= max_ece)
+        details["bootstrap_ece"] = _interval(boot)
+    return finish_with_stability(
+        name, ok, message, stability, note, min_stability,
+        {m: round(v["ece"], 4) for m, v in per_mode.items()}, {mode: f"<= {max_ece}"}, details)
