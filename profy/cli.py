@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from profy._cli_tags import cmd_tag, cmd_tags
 from profy.errors import ProfyError
 
 __all__ = ["main"]
@@ -144,57 +145,6 @@ def _cmd_collect(args: argparse.Namespace) -> int:
                       f"{part['std']['macro_f1']:.3f}")
     console.print(f"results: {Path(args.run).resolve() / 'complete_results.json'}")
     return EXIT_OK
-
-
-def _registry(args: argparse.Namespace, run: Path | None = None) -> Path:
-    """--registry, else RUNS/tags.json (the run's parent folder, or --runs)."""
-    if args.registry is not None:
-        return args.registry
-    return (run.resolve().parent if run is not None else args.runs) / "tags.json"
-
-
-def _cmd_tag(args: argparse.Namespace) -> int:
-    from profy.training import register_tag
-
-    folds = None if args.folds is None else tuple(int(k) for k in args.folds.split(","))
-    registry = _registry(args, args.run)
-    entry = register_tag(registry, args.tag, args.run, mode=args.mode, folds=folds,
-                         replace=args.replace)
-    _console().print(f"tag {entry.tag} -> {entry.run_dir} {entry.mode} folds "
-                     f"{','.join(map(str, entry.folds))} ({len(entry.files)} files hashed)\n"
-                     f"registry: {registry.resolve()}")
-    return EXIT_OK
-
-
-def _cmd_tags(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
-    from profy.training import list_tags, resolve_tag
-
-    registry = _registry(args)
-    if args.resolve is not None:
-        entry = resolve_tag(registry, args.resolve, verify=True)  # changed file -> exit 2
-        print(json.dumps({"tag": entry.tag, "run": str(entry.run_dir), "mode": entry.mode,
-                          "folds": list(entry.folds), "config_hash": entry.config_hash,
-                          "checkpoints": [str(p) for p in entry.checkpoint_paths()]},
-                         indent=2))
-        return EXIT_OK
-    table = Table(title=f"tags in {registry}")
-    for col in ("tag", "mode", "folds", "config hash", "created", "run", "files"):
-        table.add_column(col)
-    bad = 0
-    for entry in list_tags(registry):
-        status = "-"
-        if args.verify:
-            try:
-                resolve_tag(registry, entry.tag, verify=True)
-                status = "ok"
-            except ProfyError as exc:
-                status, bad = f"CHANGED: {exc}", bad + 1
-        table.add_row(entry.tag, entry.mode, ",".join(map(str, entry.folds)),
-                      entry.config_hash[:12], entry.created_at, str(entry.run_dir), status)
-    _console().print(table)
-    return EXIT_PROBLEMS if bad else EXIT_OK
 
 
 def _cmd_ablate(args: argparse.Namespace) -> int:
@@ -336,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tag registry (default: RUN/../tags.json, i.e. the runs folder)")
     p.add_argument("--folds", default=None, help="comma-separated (default: all)")
     p.add_argument("--replace", action="store_true", help="move an existing tag")
-    p.set_defaults(func=_cmd_tag)
+    p.set_defaults(func=cmd_tag)
 
     p = sub.add_parser("tags", help="list the semantic tags of a registry")
     p.add_argument("--registry", type=Path, default=None,
@@ -346,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="re-hash every tagged file (exit 1 if any changed)")
     p.add_argument("--resolve", default=None, metavar="TAG",
                    help="print one tag's files after re-hashing them (exit 2 if changed)")
-    p.set_defaults(func=_cmd_tags)
+    p.set_defaults(func=cmd_tags)
 
     p = sub.add_parser("ablate", help="CNN vs CNN+TCN x SpecAugment off/on on one fold")
     p.add_argument("--data", required=True, type=Path, help="corpus root")
