@@ -50,11 +50,15 @@ def figures(data: Any, path: str = "") -> list[tuple[str, str]]:
     if not isinstance(data, dict):
         return rows
     if "median_s" in data:
+        # sub-second timings (inference latency) read better in ms
+        scale, unit = (1e3, "ms") if data.get("max_s", data["median_s"]) < 1 else (1.0, "s")
+        med, lo, hi = (scale * data.get(k, data["median_s"]) for k in ("median_s", "min_s",
+                                                                       "max_s"))
         if data.get("repeats", 1) > 1:
-            rows.append((path, f"{_fmt(data['median_s'])} s median ({_fmt(data['min_s'])}-"
-                               f"{_fmt(data['max_s'])} s, n={data['repeats']})"))
+            rows.append((path, f"{_fmt(med)} {unit} median ({_fmt(lo)}-{_fmt(hi)} {unit}, "
+                               f"n={data['repeats']})"))
         else:
-            rows.append((path, f"{_fmt(data['median_s'])} s (one run)"))
+            rows.append((path, f"{_fmt(med)} {unit} (one run)"))
     for key, value in data.items():
         if key in SKIP_KEYS or key in SPREAD or key.startswith("target"):
             continue

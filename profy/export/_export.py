@@ -83,7 +83,13 @@ def export_in_process(run_dir: str | Path, mode: str, fold: int, *, out_dir: str
     from profy.config import config_hash
     from profy.errors import MissingInputError, ProfyError
     from profy.export._graph import NormalizedModel, input_names, output_names
-    from profy.export._references import build_cases, held_out_ids, load_raw, write_references
+    from profy.export._references import (
+        MIN_FRAMES,
+        build_cases,
+        held_out_ids,
+        load_raw,
+        write_references,
+    )
     from profy.features import NormStats, file_sha256
     from profy.training import checkpoint_name, load_checkpoint
 
@@ -113,7 +119,8 @@ def export_in_process(run_dir: str | Path, mode: str, fold: int, *, out_dir: str
 
     raw = load_raw(run_dir, held_out_ids(run_dir, fold), names)
     example = tuple(torch.from_numpy(raw[n][:2]) for n in names)  # B=2, T=frames
-    B, T = torch.export.Dim("B", min=1, max=4096), torch.export.Dim("T", min=16, max=1 << 16)
+    B = torch.export.Dim("B", min=1, max=4096)
+    T = torch.export.Dim("T", min=MIN_FRAMES, max=1 << 16)
     axes = {"sensor": {0: B, 1: T}, "sensor_mask": {0: B, 1: T}, "logmel": {0: B, 2: T},
             "audio_mask": {0: B, 1: T}, "quality": {0: B}}
     with torch.inference_mode(False), torch.no_grad():

@@ -23,9 +23,13 @@ import pandas as pd
 
 from profy._io import atomic_write_bytes
 
-__all__ = ["CASES_KEY", "build_cases", "held_out_ids", "load_raw", "write_references"]
+__all__ = ["CASES_KEY", "MIN_FRAMES", "build_cases", "held_out_ids", "load_raw",
+           "write_references"]
 
 CASES_KEY = "__cases__"
+# Shortest time axis an exported model declares (Dim("T", min=...)) and so the shortest
+# reference case: a case below it would test a length the model says it does not take.
+MIN_FRAMES = 16
 
 
 def held_out_ids(run_dir: Path, fold: int, *, limit: int = 8) -> list[str]:
@@ -88,7 +92,7 @@ def build_cases(raw: dict[str, np.ndarray], *, export_length: int, many: int = 1
     mask = raw["sensor_mask"] if "sensor_mask" in raw else raw["audio_mask"]
     valid = mask.sum(axis=1)
     i = int(np.argmin(valid))
-    short = max(int(valid[i]), 8)
+    short = max(int(valid[i]), MIN_FRAMES)
     cases["shortest"] = _crop({k: v[i:i + 1] for k, v in raw.items()}, short)
     odd = min(t, export_length) - 37  # odd, not a stride multiple, never the export length
     cases["odd_length"] = _crop(raw, odd if odd % 2 else odd - 1)

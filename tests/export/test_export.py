@@ -12,7 +12,7 @@ import torch
 
 from profy.config import config_hash
 from profy.export import NormalizedModel, input_names, output_names, select_models
-from profy.export._references import held_out_ids, load_raw
+from profy.export._references import MIN_FRAMES, held_out_ids, load_raw
 from profy.features import FeatureStore, NormStats
 from profy.training import load_checkpoint, load_corpus, normalize_fold
 
@@ -121,6 +121,7 @@ def test_metadata_symbolic_axes_and_references(onnx_run_ro):
             assert ref["batch_many.probs"].shape[0] >= 16
             t_shapes = {ref[f"{c}.{input_names(mode)[1]}"].shape[1] for c in cases}
             assert len(t_shapes) >= 3  # full, shortest, odd: lengths the export never saw
+            assert min(t_shapes) >= MIN_FRAMES  # no case below the declared Dim min
 
 
 def test_select_models_picks_best_fold(tiny_run_ro):
