@@ -11,7 +11,8 @@ exception. Every message names the offending file or value.
      │    ├── LabelsError               labels.csv is malformed or inconsistent
      │    └── MalformedFileError        a CSV/WAV/Parquet/JSON cannot be read as promised
      ├── LeakageError                   a take or player sits on both sides of a split
-     └── FeatureError                   features cannot be computed or reused
+     ├── FeatureError                   features cannot be computed or reused
+     └── ExportError                    a trained model cannot be exported to ONNX
 
     ProfyWarning (UserWarning)          something the user should see, e.g. skipped rows
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 __all__ = [
     "ConfigError",
     "DataError",
+    "ExportError",
     "FeatureError",
     "LabelsError",
     "LeakageError",
@@ -78,6 +80,11 @@ class LeakageError(ProfyError):
 
 class FeatureError(ProfyError):
     """Features cannot be computed, or cached/normalization artifacts do not match."""
+
+
+class ExportError(ProfyError):
+    """The ONNX exporter failed on a trained model; the message names the model, the
+    exporter's final error and the log file that holds its full output."""
 
 
 class ProfyWarning(UserWarning):

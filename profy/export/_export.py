@@ -9,6 +9,7 @@ second export in one process can come out with a fixed time axis (so
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -65,31 +66,28 @@ def export_in_process(run_dir: str | Path, mode: str, fold: int, *, out_dir: str
                       = None, tag: str | None = None, threads: int = 1) -> ExportResult:
     """Export ``mode``/``fold`` of ``run_dir`` in THIS process (call it in a fresh one).
 
-    Writes ``<out_dir>/<mode>_fold<K>.onnx`` and ``.npz`` (default ``RUN/onnx``).
+    Writes ``<out_dir>/<mode>_fold<K>.onnx`` and ``.npz`` (default ``RUN/onnx``); if the
+    exporter fails, its full output is left in ``<mode>_fold<K>.export.log`` instead.
 
     Raises:
         MissingInputError: checkpoint, normalization artifact or splits missing.
+        ExportError: ``torch.onnx.export`` failed (one line: model, final error, log path).
         ProfyError: the checkpoint's config differs from the run's, or the exported graph
-            lost a dynamic axis, or ORT disagrees with eager on the references.
+            lost a dynamic axis, or ORT disagrees with eager on the references (the .onnx
+            and .npz just written are then removed).
     """
     import hashlib
 
-    import numpy as np
     import onnx
     import torch
 
     import profy
     from profy._io import atomic_write_bytes
     from profy.config import config_hash
-    from profy.errors import MissingInputError, ProfyError
+    from profy.errors import ExportError, MissingInputError, ProfyError
+    from profy.export._capture import captured_output, final_error
     from profy.export._graph import NormalizedModel, input_names, output_names
-    from profy.export._references import (
-        MIN_FRAMES,
-        build_cases,
-        held_out_ids,
-        load_raw,
-        write_references,
-    )
+    from profy.export._references import MIN_FRAMES, held_out_ids, load_raw
     from profy.features import NormStats, file_sha256
     from profy.training import checkpoint_name, load_checkpoint
 
@@ -123,11 +121,18 @@ def export_in_process(run_dir: str | Path, mode: str, fold: int, *, out_dir: str
     T = torch.export.Dim("T", min=MIN_FRAMES, max=1 << 16)
     axes = {"sensor": {0: B, 1: T}, "sensor_mask": {0: B, 1: T}, "logmel": {0: B, 2: T},
             "audio_mask": {0: B, 1: T}, "quality": {0: B}}
-    with torch.inference_mode(False), torch.no_grad():
-        program = torch.onnx.export(wrapper, example, dynamo=True, opset_version=OPSET,
-                                    input_names=list(names), output_names=list(outs),
-                                    dynamic_shapes=(tuple(axes[n] for n in names),),
-                                    optimize=True, verbose=False)
+    log_path = (out_dir / onnx_name(mode, fold)).with_suffix(".export.log")
+    try:
+        with captured_output(log_path), _dynamic_rnn_decompositions(), \
+                torch.inference_mode(False), torch.no_grad():
+            program = torch.onnx.export(wrapper, example, dynamo=True, opset_version=OPSET,
+                                        input_names=list(names), output_names=list(outs),
+                                        dynamic_shapes=(tuple(axes[n] for n in names),),
+                                        optimize=True, verbose=False)
+    except Exception as exc:
+        raise ExportError(f"exporting {mode} fold {fold} of {run_dir} failed: "
+                          f"{final_error(exc)} (full exporter output: {log_path})") from exc
+    log_path.unlink()  # only a failure's output is worth keeping
     proto = program.model_proto
     dims = _symbolic_dims(proto, names)
     shapes = {n: [str(d) for d in dims[n]] for n in names}
@@ -152,6 +157,32 @@ def export_in_process(run_dir: str | Path, mode: str, fold: int, *, out_dir: str
     onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True)
     data = proto.SerializeToString(deterministic=True)
     onnx_path = atomic_write_bytes(out_dir / onnx_name(mode, fold), data)
+    try:
+        ref_path, err = _references_and_parity(wrapper, raw, example, onnx_path, names, outs)
+    except BaseException:
+        # a model that failed its self-check must not look exported
+        onnx_path.unlink(missing_ok=True)
+        onnx_path.with_suffix(".npz").unlink(missing_ok=True)
+        raise
+    return ExportResult(mode=mode, fold=fold, onnx_path=str(onnx_path),
+                        references_path=str(ref_path),
+                        seconds=round(time.perf_counter() - started, 2), size_bytes=len(data),
+                        sha256=hashlib.sha256(data).hexdigest(), max_abs_error=err)
+
+
+def _references_and_parity(wrapper: Any, raw: dict[str, Any], example: tuple[Any, ...],
+                           onnx_path: Path, names: tuple[str, ...], outs: tuple[str, ...]
+                           ) -> tuple[Path, float]:
+    """Write the reference cases (eager outputs) beside ``onnx_path`` and check ORT on them.
+
+    Raises:
+        ProfyError: ORT differs from eager beyond the parity tolerance.
+    """
+    import numpy as np
+    import torch
+
+    from profy.errors import ProfyError
+    from profy.export._references import build_cases, write_references
 
     def eager(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with torch.inference_mode():
@@ -165,10 +196,25 @@ def export_in_process(run_dir: str | Path, mode: str, fold: int, *, out_dir: str
     if not within:
         raise ProfyError(f"{onnx_path}: onnxruntime differs from eager by {err:.3g} (beyond "
                          f"{PARITY_ATOL} + {PARITY_RTOL} * |eager|)")
-    return ExportResult(mode=mode, fold=fold, onnx_path=str(onnx_path),
-                        references_path=str(ref_path),
-                        seconds=round(time.perf_counter() - started, 2), size_bytes=len(data),
-                        sha256=hashlib.sha256(data).hexdigest(), max_abs_error=err)
+    return ref_path, err
+
+
+def _dynamic_rnn_decompositions() -> contextlib.AbstractContextManager[None]:
+    """Keep torch's ``while_loop`` LSTM decomposition in force for the WHOLE export.
+
+    torch.onnx registers it only around graph capture (step 1/3). Step 2 re-traces the
+    graph to decompose it, and the kept ``aten.lstm`` node's shapes are then recomputed by
+    the default decomposition, a Python loop over the time axis (torch.export turns mkldnn
+    off), unrolled at the example length. On a derived length such as the fused
+    ``T_pad / fusion_stride`` the unrolled steps come out ``Min(L, T_pad // 560)`` long
+    instead of 1, and a 2-layer BiLSTM (the paper head) fails at ``torch.stack``
+    (pytorch/pytorch#193192). The graph keeps ONNX's native LSTM op either way.
+    """
+    try:
+        from torch.export._patches import register_lstm_while_loop_decomposition
+    except ImportError:  # a torch without it also lacks step 1's patch: nothing to extend
+        return contextlib.nullcontext()
+    return register_lstm_while_loop_decomposition()
 
 
 def _quiet_exporter() -> None:

@@ -152,3 +152,74 @@ def test_export_is_deterministic(onnx_run_ro, tmp_path):
     first = (onnx_run_ro / "onnx" / "sensor_fold0.onnx").read_bytes()
     assert Path(again.onnx_path).read_bytes() == first
     assert again.size_bytes == len(first) and again.max_abs_error < 1e-4
+
+
+@pytest.mark.slow
+def test_paper_architecture_exports_with_a_dynamic_time_axis(tiny_corpus_ro, tmp_path):
+    """The paper's architecture (TCN audio stream, audio stride 8, fusion stride 4, 2-layer
+    BiLSTM head) exports with a symbolic T and ORT == eager at lengths it never saw.
+
+    Its BiLSTM runs over a DERIVED length, T_pad / 4; the exporter's step 2 used to unroll
+    the LSTM over it at the example length and fail (``stack expects each tensor to be
+    equal size``). Paper switches at a tiny width, one fold pair and epoch: ~1 min.
+    """
+    from profy.config import load_profile
+    from profy.export import export_model
+    from profy.training import train
+
+    cfg = load_profile("paper", ["model.hidden=8", "model.cnn_channels=[4, 4, 4]",
+                                 "model.gate_hidden=8", "train.epochs=1", "train.n_folds=2",
+                                 "train.modes=[multimodal]"])
+    m = cfg.model
+    assert (m.head, m.head_layers, m.use_tcn, m.fusion_stride, m.audio_time_stride) == (
+        "bilstm", 2, True, 4, 8)
+    run = Path(train(cfg, tiny_corpus_ro, tmp_path / "runs", cache_dir=tmp_path / "cache",
+                     profile="paper").run_dir)
+    result = export_model(run, "multimodal", 0)
+    assert result.max_abs_error < 1e-4 and not list((run / "onnx").glob("*.export.log"))
+
+    _, wrapper = _wrapper(run, "multimodal")
+    names, outs = input_names("multimodal"), output_names("multimodal")
+    raw = load_raw(run, held_out_ids(run, 0), names)
+    export_length = raw["sensor"].shape[1]
+    sess = ort.InferenceSession(result.onnx_path, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(1)
+    for batch, length in [(3, export_length - 101), (1, MIN_FRAMES + 3)]:
+        feeds = _random_inputs(raw, names, batch, length, rng)
+        got = sess.run(list(outs), feeds)
+        with torch.inference_mode():
+            want = wrapper(*(torch.from_numpy(feeds[n]) for n in names))
+        for name, g, w in zip(outs, got, want, strict=True):
+            np.testing.assert_allclose(g, w.numpy(), rtol=1e-3, atol=1e-4, err_msg=name)
+
+
+def test_failed_export_is_one_line_and_keeps_the_log(tiny_run_ro, tmp_path, monkeypatch):
+    """An exporter failure: one line naming the model, the run and the root cause; the
+    exporter's full output stays in <mode>_fold<K>.export.log; no .onnx is written."""
+    import os
+
+    from profy.errors import ExportError
+    from profy.export import export_in_process
+
+    def broken(*args, **kwargs):
+        os.write(2, b"exporter chatter on fd 2\n")  # native output, as torch's C++ logs
+        try:
+            raise RuntimeError("stack expects each tensor to be equal size\n(details)")
+        except RuntimeError as exc:
+            raise ValueError("Failed to decompose the FX graph. This is step 2/3.") from exc
+
+    monkeypatch.setattr(torch.onnx, "export", broken)
+    threads = torch.get_num_threads()
+    try:
+        with pytest.raises(ExportError) as info:
+            export_in_process(tiny_run_ro, "sensor", 0, out_dir=tmp_path)
+    finally:
+        torch.set_num_threads(threads)
+    message, log = str(info.value), tmp_path / "sensor_fold0.export.log"
+    assert "\n" not in message
+    assert f"sensor fold 0 of {tiny_run_ro.resolve()}" in message and str(log) in message
+    assert ("Failed to decompose the FX graph: RuntimeError: stack expects each tensor to be "
+            "equal size") in message
+    text = log.read_text()
+    assert "exporter chatter on fd 2" in text and "Traceback" in text and "(details)" in text
+    assert not list(tmp_path.glob("*.onnx"))
