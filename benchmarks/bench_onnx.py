@@ -4,7 +4,7 @@ Same inputs for both (the held-out takes saved in each model's reference ``.npz`
 to the batch size), same thread count, measured in one run; the ratio eager/ORT is the
 ORT speed-up (target >= 2 at batch 1). Needs an exported run (``profy export RUN``).
 
-    .venv/bin/python benchmarks/bench_onnx.py RUN [--repeats 50] [--threads 2]
+    .venv/bin/python benchmarks/bench_onnx.py RUN [--repeats 50] [--threads 2] [--name onnx]
 """
 
 from __future__ import annotations
@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=50)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batches", type=int, nargs="+", default=[1, 32])
+    p.add_argument("--name", default="onnx",
+                   help="results file benchmarks/results/NAME.json (e.g. onnx_paper)")
     args = p.parse_args(argv)
     models = sorted((args.run / "onnx").glob("*.onnx"))
     if not models:
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{1e3 * r[f'batch{b}']['eager']['median_s']:.2f} ms, x{r[f'batch{b}']['speedup']:.2f}"
             for b in args.batches))
     b1 = [r["batch1"]["speedup"] for r in rows if "batch1" in r]
-    write_result("onnx", {"run": str(args.run.resolve()), "threads": args.threads,
+    write_result(args.name, {"run": str(args.run.resolve()), "threads": args.threads,
                           "batches": args.batches, "models": rows,
                           "target": "ORT >= 2x eager at batch 1",
                           "target_met": bool(b1) and min(b1) >= 2.0})
