@@ -161,7 +161,8 @@ def run_checks(ctx: RunContext, criteria: Criteria, *, categories: Iterable[str]
         done = run_lane(sorted((item for lane in LANES for item in lanes[lane]),
                                key=lambda item: item[0]))
     else:
-        inference = ForkedCall(lambda: run_lane(lanes["inference"]), name="inference") \
+        inference = ForkedCall(lambda: run_lane(lanes["inference"]), name="inference",
+                               encode=_lane_to_json, decode=_lane_from_json) \
             if lanes["inference"] else None
         try:
             done = run_lane(lanes["tables"])
@@ -174,6 +175,14 @@ def run_checks(ctx: RunContext, criteria: Criteria, *, categories: Iterable[str]
     for slot, out in done:
         slots[slot] = out
     return [result for slot in slots for result in slot]
+
+
+def _lane_to_json(done: list[tuple[int, list[CheckResult]]]) -> list[Any]:
+    return [[slot, [result.to_dict() for result in out]] for slot, out in done]
+
+
+def _lane_from_json(data: list[Any]) -> list[tuple[int, list[CheckResult]]]:
+    return [(slot, [CheckResult.from_dict(d) for d in out]) for slot, out in data]
 
 
 def _run_one(ctx: RunContext, spec: CheckSpec, params: Mapping[str, Any], severity: str,

@@ -80,6 +80,14 @@ class CheckResult:
         """True when this result makes the overall verdict a failure."""
         return self.status == "fail"
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckResult:
+        """The result :meth:`to_dict` describes (what a forked check lane sends back)."""
+        return cls(data["name"], data["category"], data["passed"], data["severity"],
+                   observed=data["observed"], expected=data["expected"],
+                   message=data["message"], details=data["details"],
+                   skipped=data["status"] == "skip", duration_s=data["duration_s"])
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (the verdict.json ``checks`` entry)."""
         return jsonable({

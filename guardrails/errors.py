@@ -34,7 +34,7 @@ class BadInputError(GuardrailsError):
         self.problem = problem
         super().__init__(f"{path}: {problem}")
 
-    def __reduce__(self):  # pickle by the constructor's arguments (checks in a child process)
+    def __reduce__(self):  # rebuilt from the constructor's arguments (guardrails._lanes)
         return type(self), (self.path, self.problem)
 
 

@@ -37,7 +37,7 @@ def test_forked_call_reports_a_child_that_dies_without_an_answer():
         ForkedCall(lambda: os._exit(7), name="inference").result()
 
 
-def test_forked_call_reports_an_unpicklable_result_instead_of_hanging():
+def test_forked_call_reports_a_result_that_is_not_json_instead_of_hanging():
     with pytest.raises(GuardrailsError, match="could not be sent back"):
         ForkedCall(lambda: (lambda: None), name="t").result()
 
