@@ -144,6 +144,13 @@ def bootstrap_ece(rows, n_bins: int, n_boot: int = 0,
 _STABILITY = {"min_stability": 0.0, "n_boot": 1000}
 
 
+def _held_out_by_mode(ctx) -> dict[str, Any]:
+    """Held-out predictions of each expected mode that has any (mode -> DataFrame)."""
+    frame = held_out(ctx)
+    by_mode = {m: frame[frame["mode"] == m] for m in expected_modes(ctx)}
+    return {m: rows for m, rows in by_mode.items() if not rows.empty}
+
+
 def _interval(samples: np.ndarray) -> list[float]:
     return [float(np.nanquantile(samples, q)) for q in (0.05, 0.95)]
 
@@ -157,13 +164,10 @@ def slices(ctx, *, mode: str, min_worst_f1: float, min_samples: int, min_stabili
            n_boot: int) -> CheckResult:
     """Slice metrics for every mode, gated on the worst slice of ``mode``."""
     name = "gate.slices"
-    frame = held_out(ctx)
+    by_mode = _held_out_by_mode(ctx)
     per_mode: dict[str, Any] = {}
     worst_by_mode: dict[str, Any] = {}
-    for m in expected_modes(ctx):
-        rows = frame[frame["mode"] == m]
-        if rows.empty:
-            continue
+    for m, rows in by_mode.items():
         table = slice_table(rows)
         per_mode[m] = table
         big = [s for s in table if s["n"] >= min_samples] or table
@@ -178,7 +182,7 @@ def slices(ctx, *, mode: str, min_worst_f1: float, min_samples: int, min_stabili
     ok = bool(np.isfinite(worst["f1"]) and worst["f1"] >= min_worst_f1)
     text = (f"{mode}: worst slice {worst['dimension']}={worst['slice']} "
             f"F1 {worst['f1']:.3f} (n={worst['n']})")
-    boot = bootstrap_worst_f1(frame[frame["mode"] == mode], min_samples, n_boot,
+    boot = bootstrap_worst_f1(by_mode[mode], min_samples, n_boot,
                               gate_rng(ctx, name))
     # NaN (no slice at all) compares False: such a resample is a fail, as in the gate
     stability = stability_of(boot >= min_worst_f1)
@@ -200,12 +204,9 @@ def calibration(ctx, *, mode: str, max_ece: float, n_bins: int, min_stability: f
                 n_boot: int) -> CheckResult:
     """ECE and reliability table per mode; gate on ``mode``'s ECE."""
     name = "gate.calibration"
-    frame = held_out(ctx)
+    by_mode = _held_out_by_mode(ctx)
     per_mode: dict[str, Any] = {}
-    for m in expected_modes(ctx):
-        rows = frame[frame["mode"] == m]
-        if rows.empty:
-            continue
+    for m, rows in by_mode.items():
         prob = rows["probability"].to_numpy(dtype=np.float64)
         if not np.isfinite(prob).all() or (prob < 0).any() or (prob > 1).any():
             per_mode[m] = {"ece": float("nan"), "problem": "probabilities outside [0, 1] or NaN"}
@@ -225,7 +226,7 @@ def calibration(ctx, *, mode: str, max_ece: float, n_bins: int, min_stability: f
         message = note = f"{mode}: ECE is not computable ({per_mode[mode].get('problem')})"
     else:
         message = f"{mode}: ECE {ece:.4f} {'<=' if ok else '>'} {max_ece} ({n_bins} bins)"
-        boot = bootstrap_ece(frame[frame["mode"] == mode], n_bins, n_boot, gate_rng(ctx, name))
+        boot = bootstrap_ece(by_mode[mode], n_bins, n_boot, gate_rng(ctx, name))
         stability = stability_of(boot <= max_ece)
         details["bootstrap_ece"] = _interval(boot)
     return finish_with_stability(
