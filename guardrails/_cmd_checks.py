@@ -23,8 +23,9 @@ def _run(args: argparse.Namespace) -> int:
                    for s in rows}
         print(json.dumps(listing, indent=2, sort_keys=True, default=str))
         return 0
-    from rich.console import Console
     from rich.table import Table
+
+    from profy._console import make_console, print_table
 
     table = Table(title="registered checks")
     for col in ("check", "category", "parameters (defaults)", "description"):
@@ -34,7 +35,7 @@ def _run(args: argparse.Namespace) -> int:
                                            if k in spec.choices else "")
                            for k, v in spec.params.items())
         table.add_row(spec.name, spec.category, params, spec.description)
-    Console(highlight=False).print(table)
+    print_table(make_console(), table)
     return 0
 
 

@@ -26,6 +26,8 @@ def print_deltas(results, console) -> None:
     """A table of the ``baseline.f1_delta[...]`` results: per-fold deltas and the interval."""
     from rich.table import Table
 
+    from profy._console import print_table
+
     rows = [r for r in results if r.name.startswith("baseline.f1_delta[") and r.details]
     if not rows:
         return
@@ -46,7 +48,7 @@ def print_deltas(results, console) -> None:
                       f"{d['delta']:+.4f}" if "delta" in d else "–",
                       f"{d.get('confidence', 0):.0%} [{ci[0]:+.4f}, {ci[1]:+.4f}]" if ci else "–",
                       r.status.upper())
-    console.print(table)
+    print_table(console, table)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -73,9 +75,9 @@ def _run(args: argparse.Namespace) -> int:
         raise BadInputError(Path(criteria.source), "selects no gate/baseline checks")
     console = None
     if not args.quiet:
-        from rich.console import Console
+        from profy._console import make_console
 
-        console = Console(highlight=False)
+        console = make_console()
     code = emit(results, title=f"guardrails gate {run.name} vs {tag or base_dir.name}",
                 report_dir=report_dir, junit=args.junit, markdown=args.markdown,
                 console=False if args.quiet else console, run_dir=run.resolve(),

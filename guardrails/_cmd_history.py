@@ -29,11 +29,11 @@ def series_change_points(table, *, metric: str, window: int, k: float,
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from guardrails.errors import BadInputError
     from guardrails.replay._history import read_history
+    from profy._console import make_console, print_table
 
     table = read_history(args.file)
     if args.metric not in ("macro_f1", "latency_ms", "baseline_f1"):
@@ -54,8 +54,8 @@ def _run(args: argparse.Namespace) -> int:
                      fmt(r["baseline_f1"]), fmt(r["latency_ms"], ".2f"),
                      r["model_sha256"][:10], r["data_sha256"][:10],
                      "[green]pass" if r["verdict"] == "pass" else "[red]fail")
-    console = Console(width=160)
-    console.print(view)
+    console = make_console()
+    print_table(console, view)
     flagged = False
     points = series_change_points(table, metric=args.metric, window=args.window, k=args.k,
                                   min_sigma=args.min_sigma)

@@ -24,10 +24,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(contract, indent=2, sort_keys=True))
         return 0
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
+    from profy._console import make_console, print_table
+
+    console = make_console()
     for artifact, spec in contract.items():
         table = Table(title=f"{artifact}.parquet (schema v{spec['schema_version']})")
         for col in ("column", "type", "nullable", "range"):
@@ -35,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
         for col, info in spec["columns"].items():
             table.add_row(col, info["type"], str(info["nullable"]),
                           str(spec["ranges"].get(col, "")))
-        console.print(table)
+        print_table(console, table)
     return 0
 
 

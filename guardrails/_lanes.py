@@ -20,9 +20,11 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from guardrails.errors import GuardrailsError
+from guardrails.errors import _rebuild as rebuild_error
 
 __all__ = ["ForkedCall"]
 
@@ -89,13 +91,12 @@ class ForkedCall:
 
 
 def _describe(exc: BaseException) -> dict[str, Any]:
-    """An exception as its class and constructor arguments (``__reduce__``), as JSON."""
+    """An exception as its class, ``args`` and attributes, as JSON."""
     from guardrails._result import jsonable
 
-    reduced = exc.__reduce__()
-    args = reduced[1] if isinstance(reduced, tuple) and len(reduced) > 1 else exc.args
     return {"module": type(exc).__module__, "name": type(exc).__qualname__,
-            "args": jsonable(args), "text": str(exc)}
+            "args": jsonable(exc.args), "state": jsonable(dict(getattr(exc, "__dict__", {}))),
+            "text": str(exc)}
 
 
 def _rebuild(info: dict[str, Any]) -> BaseException:
@@ -104,6 +105,11 @@ def _rebuild(info: dict[str, Any]) -> BaseException:
         cls = getattr(importlib.import_module(info["module"]), str(info.get("name")), None)
         if isinstance(cls, type) and issubclass(cls, BaseException):
             try:
+                if issubclass(cls, GuardrailsError):  # __init__ signatures vary: no call
+                    state = dict(info.get("state") or {})
+                    if "path" in state:
+                        state["path"] = Path(state["path"])
+                    return rebuild_error(cls, tuple(info.get("args", ())), state)
                 return cls(*info.get("args", ()))
             except Exception:  # noqa: BLE001, S110 - falls through to the generic error
                 pass

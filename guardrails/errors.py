@@ -17,8 +17,23 @@ from pathlib import Path
 __all__ = ["ArtifactError", "BadInputError", "CriteriaError", "GuardrailsError"]
 
 
+def _rebuild(cls: type[BaseException], args: tuple, state: dict) -> BaseException:
+    """Unpickle an exception without calling its ``__init__`` (whose signature varies)."""
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
+
 class GuardrailsError(Exception):
-    """Root of every error guardrails raises on purpose (exit code 2)."""
+    """Root of every error guardrails raises on purpose (exit code 2).
+
+    Every subclass survives pickling with its message and attributes, whatever its
+    ``__init__`` takes (``tests/test_errors.py`` checks each class).
+    """
+
+    def __reduce__(self) -> tuple:
+        return _rebuild, (type(self), self.args, dict(self.__dict__))
 
 
 class BadInputError(GuardrailsError):
@@ -33,9 +48,6 @@ class BadInputError(GuardrailsError):
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"{path}: {problem}")
-
-    def __reduce__(self):  # rebuilt from the constructor's arguments (guardrails._lanes)
-        return type(self), (self.path, self.problem)
 
 
 class ArtifactError(BadInputError):

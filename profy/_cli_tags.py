@@ -42,6 +42,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
 def cmd_tags(args: argparse.Namespace) -> int:
     from rich.table import Table
 
+    from profy._console import print_table
     from profy.training import list_tags, resolve_tag
 
     registry = _registry(args)
@@ -66,5 +67,5 @@ def cmd_tags(args: argparse.Namespace) -> int:
                 status, bad = f"CHANGED: {exc}", bad + 1
         table.add_row(entry.tag, entry.mode, ",".join(map(str, entry.folds)),
                       entry.config_hash[:12], entry.created_at, str(entry.run_dir), status)
-    _console().print(table)
+    print_table(_console(), table)
     return EXIT_PROBLEMS if bad else EXIT_OK

@@ -25,9 +25,9 @@ def run_demo(out: str | Path, *, size: str = "small", seed: int = 0, profile: st
     Returns:
         Seconds per stage.
     """
-    from rich.console import Console
     from rich.table import Table
 
+    from profy._console import make_console, print_table
     from profy.config import load_profile
     from profy.data import (
         build_manifest,
@@ -38,7 +38,7 @@ def run_demo(out: str | Path, *, size: str = "small", seed: int = 0, profile: st
     from profy.features import compute_features
     from profy.training import render_cv_result, train
 
-    console = console or Console(highlight=False, soft_wrap=True)
+    console = console or make_console()
     out = Path(out)
     corpus = out / "corpus"
     timings: dict[str, float] = {}
@@ -118,7 +118,7 @@ def run_demo(out: str | Path, *, size: str = "small", seed: int = 0, profile: st
     for name, seconds in timings.items():
         breakdown.add_row(name, f"{seconds:.1f}")
     breakdown.add_row("[bold]total", f"[bold]{sum(timings.values()):.1f}")
-    console.print(breakdown)
+    print_table(console, breakdown)
     for name, path in outputs.items():
         console.print(f"{name:>11}: {path}")
     console.print(f"report.html: {report.resolve()}")  # the last line: where to look

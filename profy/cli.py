@@ -22,9 +22,9 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _console():
-    from rich.console import Console
+    from profy._console import make_console
 
-    return Console(highlight=False, soft_wrap=True)  # paths must stay copy-pasteable
+    return make_console()  # paths must stay copy-pasteable; tables via print_table
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:

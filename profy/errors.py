@@ -1,7 +1,8 @@
 """Profy's one exception tree.
 
 Exceptions are for misuse and bad input; a failed quality check is data, not an
-exception. Every message names the offending file or value.
+exception. Every message names the offending file or value. Every class pickles
+(worker processes hand them to the parent intact; ``tests/test_errors.py`` checks each).
 
     ProfyError
      ├── ConfigError (ValueError)       a config value, profile or key is invalid
@@ -36,8 +37,24 @@ __all__ = [
 ]
 
 
+def _rebuild(cls: type[BaseException], args: tuple, state: dict) -> BaseException:
+    """Unpickle an exception without calling its ``__init__`` (whose signature varies)."""
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
+
 class ProfyError(Exception):
-    """Root of every error Profy raises on purpose; the CLI turns it into exit code 2."""
+    """Root of every error Profy raises on purpose; the CLI turns it into exit code 2.
+
+    Every subclass survives pickling with its message and attributes (``path``,
+    ``problem``), whatever its ``__init__`` takes: a worker process's error reaches the
+    parent as the same exception, so the CLI prints the same one line.
+    """
+
+    def __reduce__(self) -> tuple:
+        return _rebuild, (type(self), self.args, dict(self.__dict__))
 
 
 class ConfigError(ProfyError, ValueError):

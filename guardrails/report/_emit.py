@@ -91,11 +91,9 @@ def emit(results: Sequence[CheckResult], *, title: str, report_dir: str | Path,
     _write_json(out / VERDICT_FILE, verdict)  # last: its presence means the set is complete
     if console is not False:
         if console is None:
-            from rich.console import Console
+            from profy._console import make_console
 
-            console = Console(highlight=False)
-            if not console.is_terminal:  # CI logs and pipes: rich's 80 columns fold every cell
-                console = Console(highlight=False, width=160)
+            console = make_console()  # off a terminal the table is as wide as its cells
         print_table(results, title=title, verdict=verdict["verdict"], console=console)
         console.print(f"report: {out} (verdict.json, junit.xml, summary.md)", soft_wrap=True)
         for name in sorted(set(files) - {"verdict", "junit", "markdown"}):

@@ -16,6 +16,7 @@ from profy.data._manifest import (
     write_quarantine,
 )
 from profy.data._paths import audio_path, sensor_path, take_dir
+from profy.data._policy import InputPolicy
 from profy.data._prepare import PreparedCorpus, prepare_corpus
 from profy.data._readers import (
     AudioData,
@@ -32,6 +33,7 @@ __all__ = [
     "AudioData",
     "AudioInfo",
     "CorpusReport",
+    "InputPolicy",
     "Manifest",
     "PreparedCorpus",
     "Problem",

@@ -119,6 +119,8 @@ def render_report(report: CorpusReport, console: Any) -> None:
     """Print a report as rich tables (counts, then problems and notes)."""
     from rich.table import Table
 
+    from profy._console import print_table
+
     table = Table(title=f"corpus {report.root}", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
@@ -140,15 +142,15 @@ def render_report(report: CorpusReport, console: Any) -> None:
     ]
     for what, value in rows:
         table.add_row(what, value)
-    console.print(table)
+    print_table(console, table)
     for note in report.notes:
         console.print(f"note: {note}")
     if report.problems:
         problems = Table(title=f"{len(report.problems)} problem(s)")
-        for col in ("sample_id", "path", "problem"):
-            problems.add_column(col)
+        for col in ("sample_id", "path", "problem"):  # fold on a narrow terminal, never cut
+            problems.add_column(col, overflow="fold")
         for p in report.problems:
             problems.add_row(p["sample_id"], p["path"], p["problem"])
-        console.print(problems)
+        print_table(console, problems)
     else:
         console.print("no problems found")

@@ -1,8 +1,9 @@
 """The manifest: one checked row per labelled take, and the takes that failed checks.
 
-``build_manifest`` reads ``labels.csv``, then opens every labelled take's audio
-header and sensor CSV, so that a broken file is found once, up front, rather than
-in the middle of training. Bad takes either stop the build (the default, with every
+``build_manifest`` reads ``labels.csv``, then reads every labelled take's audio and
+sensor CSV and applies the input policy (:class:`~profy.data.InputPolicy`, the same
+one the feature workers apply), so that a broken file is found once, up front, rather
+than in the middle of training. Bad takes either stop the build (the default, with every
 problem listed) or, with ``skip_bad``, are quarantined and reported.
 """
 
@@ -20,7 +21,8 @@ import pyarrow as pa
 from profy._io import atomic_write_json, write_parquet_atomic
 from profy.data._labels import TakeLabels, read_labels
 from profy.data._paths import audio_path, relative_to_root, sensor_path, take_dir
-from profy.data._readers import audio_info, read_sensor
+from profy.data._policy import InputPolicy
+from profy.data._readers import AudioData, SensorData, audio_info, read_audio, read_sensor
 from profy.errors import (
     DataError,
     MalformedFileError,
@@ -29,8 +31,8 @@ from profy.errors import (
 )
 from profy.schemas import MANIFEST_SCHEMA
 
-__all__ = ["Manifest", "Problem", "build_manifest", "read_manifest", "write_manifest",
-           "write_quarantine"]
+__all__ = ["Manifest", "Problem", "build_manifest", "check_take_audio", "check_take_sensor",
+           "read_manifest", "write_manifest", "write_quarantine"]
 
 _SHOW = 5  # bad takes spelled out in an error message
 # When one build finds several kinds of problem, the most serious names the error.
@@ -83,8 +85,29 @@ class Manifest:
 _Checked = tuple[dict[str, Any] | None, Problem | None, type[DataError] | None]
 
 
-def _check_take(root: Path, sample_id: str) -> _Checked:
-    """Open one take's audio header and sensor CSV; never raises a ``DataError``."""
+def check_take_audio(path: Path, policy: InputPolicy) -> AudioData:
+    """Read one take's audio whole and apply the policy (the features read it the same way).
+
+    Raises:
+        DataError: the file is missing, undecodable, truncated, non-finite or refused.
+    """
+    policy.check_audio(path, audio_info(path))
+    return read_audio(path)  # every sample decoded: NaN/inf and short reads are found here
+
+
+def check_take_sensor(path: Path, policy: InputPolicy) -> SensorData:
+    """Read one take's sensor CSV and apply the policy.
+
+    Raises:
+        DataError: the file is missing, malformed or refused.
+    """
+    sensor = read_sensor(path)
+    policy.check_sensor(path, sensor)
+    return sensor
+
+
+def _check_take(root: Path, sample_id: str, policy: InputPolicy) -> _Checked:
+    """Read one take's audio and sensor CSV under ``policy``; never raises a ``DataError``."""
     try:
         folder = take_dir(root, sample_id)
     except UnsafePathError as exc:
@@ -98,11 +121,11 @@ def _check_take(root: Path, sample_id: str) -> _Checked:
     found: dict[str, Any] = {}
     errors: list[DataError] = []
     steps: tuple[tuple[str, Callable[..., Path], Callable[..., Any]], ...] = (
-        ("audio", audio_path, audio_info), ("sensor", sensor_path, read_sensor))
+        ("audio", audio_path, check_take_audio), ("sensor", sensor_path, check_take_sensor))
     for name, locate, read in steps:
         try:
             path = locate(root, sample_id)
-            found[name] = (path, read(path))
+            found[name] = (path, read(path, policy))
         except DataError as exc:
             errors.append(exc)
     if errors:
@@ -113,12 +136,12 @@ def _check_take(root: Path, sample_id: str) -> _Checked:
         # Both files bad: blame the take folder and spell out each file's problem.
         both = "; ".join(f"{relative_to_root(folder, e.path)}: {e.problem}" for e in errors)
         return None, Problem(sample_id, relative_to_root(root, folder), both), kind
-    (a_path, info), (s_path, sensor) = found["audio"], found["sensor"]
+    (a_path, audio), (s_path, sensor) = found["audio"], found["sensor"]
     row = {
         "audio_path": relative_to_root(root, a_path),
         "sensor_path": relative_to_root(root, s_path),
-        "duration_s": info.duration_s, "sample_rate": info.sample_rate,
-        "channels": info.channels, "sensor_rows": int(sensor.times.shape[0]),
+        "duration_s": audio.duration_s, "sample_rate": audio.sample_rate,
+        "channels": int(audio.samples.shape[1]), "sensor_rows": int(sensor.times.shape[0]),
         "sensor_rate_hz": sensor.rate_hz,
     }
     return row, None, None
@@ -129,11 +152,12 @@ def _count_unlabelled(playdata: Path, labelled: set[str]) -> int:
         return sum(1 for e in entries if e.is_dir() and e.name not in labelled)
 
 
-def _check_all(root: Path, ids: Sequence[str], workers: int, progress: bool) -> list[_Checked]:
+def _check_all(root: Path, ids: Sequence[str], workers: int, progress: bool,
+               policy: InputPolicy) -> list[_Checked]:
     """Check every take, in ``ids`` order, on ``workers`` threads."""
     def run(tick: Callable[[], None]) -> list[_Checked]:
         def one(sample_id: str) -> _Checked:
-            result = _check_take(root, sample_id)
+            result = _check_take(root, sample_id, policy)
             tick()
             return result
 
@@ -176,7 +200,8 @@ def _failure(problems: list[tuple[Problem, type[DataError]]], root: Path,
 
 
 def build_manifest(root: str | Path, *, labels_path: str | Path | None = None,
-                   skip_bad: bool = False, progress: bool = False, workers: int = 2) -> Manifest:
+                   skip_bad: bool = False, progress: bool = False, workers: int = 2,
+                   policy: InputPolicy | None = None) -> Manifest:
     """Check every labelled take of a corpus and tabulate the good ones.
 
     Args:
@@ -185,6 +210,8 @@ def build_manifest(root: str | Path, *, labels_path: str | Path | None = None,
         skip_bad: quarantine bad takes (``Manifest.quarantined``) instead of raising.
         progress: show a rich progress bar on stderr.
         workers: threads reading takes in parallel (1 = sequential). (Default: ``2``)
+        policy: the input policy; pass the one of the feature config the takes will be
+            used with. (Default: ``InputPolicy.from_features()``, the default features)
 
     Returns:
         ``Manifest`` whose table has one ``MANIFEST_SCHEMA`` row per good take.
@@ -206,7 +233,8 @@ def build_manifest(root: str | Path, *, labels_path: str | Path | None = None,
     labels = read_labels(root / "labels.csv" if labels_path is None else labels_path)
     takes = labels.takes
     ids = list(takes["sample_id"])
-    checked = _check_all(root, ids, max(1, int(workers)), progress)
+    checked = _check_all(root, ids, max(1, int(workers)), progress,
+                         policy or InputPolicy.from_features())
 
     rows: list[dict[str, Any]] = []
     problems: list[tuple[Problem, type[DataError]]] = []

@@ -27,13 +27,13 @@ import torchaudio
 from torch import Tensor
 
 from profy.config import FeatureConfig, config_hash
+from profy.data._policy import MAX_CHANNELS
 from profy.errors import FeatureError
 from profy.features import functional as F
 from profy.features.transforms import LogMel, SensorFraming, SilenceMask
 
 __all__ = ["FeatureExtractor", "TakeFeatures", "extract_take"]
 
-_MAX_CHANNELS = 8  # more "channels" than this means a (channels, frames) array was passed
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,7 +146,7 @@ class FeatureExtractor:
         x = _as_tensor(waveform, np.float32)
         if x.dim() == 1:
             x = x.unsqueeze(1)
-        if x.dim() != 2 or not 1 <= x.shape[1] <= _MAX_CHANNELS:
+        if x.dim() != 2 or not 1 <= x.shape[1] <= MAX_CHANNELS:
             raise FeatureError(f"{where}waveform must be (samples, channels), got shape "
                                f"{tuple(x.shape)}")
         if x.shape[0] == 0:

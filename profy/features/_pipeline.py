@@ -129,14 +129,26 @@ def _lookup(job: _Job) -> tuple[dict[str, Any] | None, CacheStats]:
 
 
 def _compute(job: _Job) -> dict[str, Any]:
-    """Compute one take's features and store them (runs in a worker process)."""
-    from profy.data._readers import read_audio, read_sensor
+    """Compute one take's features and store them (runs in a worker process).
 
-    _check_audio_format(job.audio_file, job.cfg_dict)
-    audio = read_audio(job.audio_file)
-    sensor = read_sensor(job.sensor_file)
-    feats = _extractor(job.cfg_dict)(audio.samples, audio.sample_rate, sensor.times,
-                                     sensor.keys, source=str(job.audio_file.parent.parent.parent))
+    The files pass the same input policy as in the manifest (:mod:`profy.data._policy`);
+    an error the checks did not foresee still names the take's files in one line.
+    """
+    from profy.data._manifest import check_take_audio, check_take_sensor
+    from profy.data._policy import InputPolicy
+    from profy.errors import FeatureError, ProfyError
+
+    policy = InputPolicy.from_features(from_dict(FeatureConfig, job.cfg_dict))
+    audio = check_take_audio(job.audio_file, policy)
+    sensor = check_take_sensor(job.sensor_file, policy)
+    take = job.audio_file.parent.parent.parent
+    try:
+        feats = _extractor(job.cfg_dict)(audio.samples, audio.sample_rate, sensor.times,
+                                         sensor.keys, source=str(take))
+    except ProfyError:
+        raise
+    except Exception as exc:  # a library error on odd data: one line naming the take
+        raise FeatureError(f"{take}: features failed ({type(exc).__name__}: {exc})") from None
     scalars = [feats.audio_frames_real, feats.sensor_frames_real, feats.nonzero_frames,
                feats.peak, audio.duration_s, float(feats.finite)]
     arrays = {"logmel": feats.logmel, "audio_mask": feats.audio_mask,
@@ -144,26 +156,6 @@ def _compute(job: _Job) -> dict[str, Any]:
               "quality": feats.quality, "scalars": np.asarray(scalars, dtype=np.float64)}
     FeatureCache(job.cache_dir).put(job.key, arrays, meta=job.meta)
     return _stats_row(job.sample_id, arrays)  # small: the arrays stay in the worker
-
-
-def _check_audio_format(path: Path, cfg_dict: dict[str, Any]) -> None:
-    """Refuse audio that decodes but cannot be a Profy recording (clear error, no guess)."""
-    from profy.data._readers import audio_info
-    from profy.errors import MalformedFileError
-
-    info = audio_info(path)
-    if info.subtype in ("PCM_U8", "PCM_S8"):
-        raise MalformedFileError(path, f"8-bit audio ({info.subtype}): too coarse for the "
-                                       "log-mel features; the corpus records 32-bit float")
-    expected = cfg_dict["input_sample_rate"]
-    if expected and info.sample_rate != expected:
-        raise MalformedFileError(path, f"sample rate {info.sample_rate} Hz, expected {expected} "
-                                       "Hz (features.input_sample_rate; 0 accepts any rate)")
-    min_frames = int(cfg_dict["n_fft"] * info.sample_rate / cfg_dict["sample_rate"])
-    if info.frames < min_frames:
-        raise MalformedFileError(path, f"too short to analyse: {info.frames} sample frame(s); "
-                                       f"need at least {min_frames} (one {cfg_dict['n_fft']}-point "
-                                       "window)")
 
 
 def _progress(enabled: bool) -> Any:
@@ -194,13 +186,27 @@ def _compute_all(jobs: list[_Job], workers: int, advance: Any) -> Iterable[tuple
             torch.set_num_threads(threads)
         return
     import multiprocessing as mp
+    from concurrent.futures.process import BrokenProcessPool
+
+    from profy.errors import FeatureError
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                              initializer=_init_worker) as pool:
         chunk = max(1, len(jobs) // (workers * 8))
-        for job, row in zip(jobs, pool.map(_compute, jobs, chunksize=chunk), strict=True):
-            yield job, row
-            advance()
+        done = 0
+        try:
+            # A worker's ProfyError arrives here as itself (the classes pickle), so the
+            # CLI prints the same one line as with --workers 1.
+            for job, row in zip(jobs, pool.map(_compute, jobs, chunksize=chunk), strict=True):
+                yield job, row
+                done += 1
+                advance()
+        except BrokenProcessPool:
+            pending = jobs[done:done + workers * chunk]
+            raise FeatureError(
+                "a feature worker process died (killed, or out of memory) while computing "
+                "one of: " + ", ".join(str(j.audio_file.parent.parent.parent) for j in pending)
+                + "; rerun with --workers 1 to see which take") from None
 
 
 def compute_features(root: str | Path, manifest: pa.Table, out_dir: str | Path, *,

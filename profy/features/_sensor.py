@@ -9,12 +9,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from profy.data._policy import BOUNDARY_EPS
 from profy.errors import FeatureError
 
 __all__ = ["N_KEYS", "check_sensor_times", "frame_sensor"]
 
 N_KEYS = 88  # piano keys A0..C8, one sensor channel each
-_BOUNDARY_EPS = 1e-6  # in frames: a timestamp on a frame boundary (up to float error) starts it
 
 
 def check_sensor_times(times: Tensor, *, rate_hz: float, tolerance: float,
@@ -77,7 +77,7 @@ def frame_sensor(times: Tensor, keys: Tensor, *, frame_rate: float, frames: int,
                          f"got shape {tuple(keys.shape)}")
     if frame_rate <= 0 or frames < 1:
         raise ValueError(f"need frame_rate > 0 and frames >= 1, got {frame_rate}, {frames}")
-    idx = torch.floor((times.double() - origin) * frame_rate + _BOUNDARY_EPS).long()
+    idx = torch.floor((times.double() - origin) * frame_rate + BOUNDARY_EPS).long()
     rows = torch.nonzero((idx >= 0) & (idx < frames)).squeeze(1).to(keys.device)
     idx = idx.to(keys.device).index_select(0, rows)
     sums = keys.new_zeros(*keys.shape[:-2], frames, keys.shape[-1])

@@ -202,7 +202,7 @@ def train(cfg: RunConfig, data_root: str | Path, runs_dir: str | Path | None = N
     Raises:
         DataError, ConfigError, FeatureError, LeakageError: as the stages they come from.
     """
-    from profy.data import build_manifest, make_folds, write_manifest, write_quarantine
+    from profy.data import InputPolicy, build_manifest, make_folds, write_manifest, write_quarantine
     from profy.features import compute_features
 
     if run_dir is None and runs_dir is None:
@@ -211,7 +211,8 @@ def train(cfg: RunConfig, data_root: str | Path, runs_dir: str | Path | None = N
         raise ConfigError("only_fold needs run_dir, the run folder the fold jobs share")
     if manifest is None:
         manifest = build_manifest(data_root, labels_path=labels_path, skip_bad=skip_bad,
-                                  progress=progress)
+                                  progress=progress,
+                                  policy=InputPolicy.from_features(cfg.features))
     takes = manifest.table.select(["sample_id", "player_id", "piece", "label"]).to_pandas()
     splits = make_folds(takes, n_folds=cfg.train.n_folds, seed=cfg.train.seed,
                         val_fraction=cfg.train.val_fraction)  # before any write: fail early
