@@ -141,15 +141,29 @@ class HashMemo:
             pass  # no memo or a damaged one: start empty, hashes are recomputed
 
     def sha256(self, file: str | Path) -> str:
-        """The file's content sha256, from the memo when its metadata is unchanged."""
+        """The file's content sha256, from the memo when its metadata is unchanged.
+
+        Raises:
+            MissingInputError: the file does not exist; MalformedFileError: unreadable.
+        """
+        from profy.errors import MalformedFileError, MissingInputError
+
         file = Path(file)
-        st = os.stat(file)
+        try:
+            st = os.stat(file)
+        except FileNotFoundError:
+            raise MissingInputError(file, "file does not exist") from None
+        except OSError as exc:
+            raise MalformedFileError(file, f"cannot be read ({exc.strerror})") from None
         key = str(file.resolve())
         stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
         record = self._data.get(key)
         if record is not None and record[:3] == stamp:
             return str(record[3])
-        digest = file_sha256(file)
+        try:
+            digest = file_sha256(file)
+        except OSError as exc:
+            raise MalformedFileError(file, f"cannot be read ({exc.strerror})") from None
         self._data[key] = [*stamp, digest]
         self._dirty = True
         return digest

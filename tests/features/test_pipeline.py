@@ -1,16 +1,18 @@
 """``compute_features`` over a real (tiny) corpus: the plan's regression test, the cache,
 broken inputs, and per-fold normalization that never sees held-out takes."""
 
+import os
 import shutil
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
+from broken_inputs import DEFECTS
 
 from profy.cli import main
 from profy.config import FeatureConfig
-from profy.data import build_manifest, make_folds
+from profy.data import build_manifest, make_folds, write_manifest
 from profy.errors import DataError, LeakageError
 from profy.features import FeatureStore, NormStats, compute_features, fit_fold_norm_stats
 from profy.schemas import AUDIO_STATS_SCHEMA
@@ -101,35 +103,43 @@ def test_mostly_silent_take_is_flagged_by_its_mask(featured, tmp_path):
     assert row["audio_frames"] > 400  # the silence is real audio, masked, not padding
 
 
-def _write_broken(path, kind):
-    sr = 44_100
-    noise = (0.1 * np.random.default_rng(0).standard_normal((sr * 3, 2))).astype(np.float32)
-    if kind == "truncated_header":
-        path.write_bytes(path.read_bytes()[:30])
-    elif kind == "zero_length":
-        path.write_bytes(b"")
-    elif kind == "8bit":
-        sf.write(path, noise, sr, subtype="PCM_U8", format="WAV")
-    elif kind == "one_sample":
-        sf.write(path, noise[:1], sr, subtype="FLOAT", format="WAVEX")
-    elif kind == "wrong_rate":
-        sf.write(path, noise, 8_000, subtype="FLOAT", format="WAVEX")
-
-
-@pytest.mark.parametrize("kind,words", [
-    ("truncated_header", "readable"), ("zero_length", "empty"), ("8bit", "8-bit"),
-    ("one_sample", "too short"), ("wrong_rate", "sample rate 8000"),
-])
-def test_broken_wavs_give_clear_errors(featured, tmp_path, kind, words):
+@pytest.mark.parametrize("workers", [1, 2])  # in-process and the worker pool users get
+@pytest.mark.parametrize("defect", DEFECTS.values(), ids=DEFECTS.keys())
+def test_broken_inputs_give_clear_errors(featured, tmp_path, defect, workers):
     manifest, _ = featured
     root = tmp_path / "corpus"
     shutil.copytree(manifest.root, root)
-    rel = manifest.table["audio_path"][0].as_py()
-    _write_broken(root / rel, kind)
+    three = manifest.table.slice(0, 3)  # the middle take is broken: the pool is busy by then
+    take = root / "playdata" / three["sample_id"][1].as_py()
+    path = defect.apply(take)
     with pytest.raises(DataError) as info:
-        compute_features(root, manifest.table, tmp_path / "out")
-    assert "sound_raw.wav" in str(info.value) and words in str(info.value)
+        compute_features(root, three, tmp_path / "out", cache_dir=tmp_path / "c", workers=workers)
+    assert str(info.value).startswith(f"{path}: ")  # the file, then the problem
+    assert defect.words in str(info.value)
     assert not (tmp_path / "out" / "audio_stats.parquet").exists()
+
+
+@pytest.mark.parametrize("name", ["8bit", "one_sample", "nan_audio", "csv_nan"])
+def test_cli_features_two_workers_one_line_exit_2(tiny_corpus, tmp_path, name):
+    """The crash users hit: a worker's error used not to unpickle (BrokenProcessPool).
+
+    The manifest is built first (as `profy data prepare` does) so the bad file reaches
+    the worker pool; a fresh process, as a user types the command, no TTY, 80 columns.
+    """
+    import subprocess
+    import sys
+
+    manifest = build_manifest(tiny_corpus)
+    manifest_path = write_manifest(manifest, tmp_path / "manifest.parquet")
+    path = DEFECTS[name].apply(tiny_corpus / "playdata" / manifest.table["sample_id"][1].as_py())
+    proc = subprocess.run(
+        [sys.executable, "-m", "profy.cli", "features", str(tiny_corpus), "--out",
+         str(tmp_path / "o"), "--workers", "2", "--manifest", str(manifest_path)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "80"})
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [lines[0]] and lines[0].startswith(f"profy: error: {path}: "), proc.stderr
+    assert DEFECTS[name].words in lines[0] and "Traceback" not in proc.stderr
 
 
 def test_cli_features_reports_throughput_and_paths(tiny_corpus_ro, tmp_path, capsys):
@@ -141,7 +151,7 @@ def test_cli_features_reports_throughput_and_paths(tiny_corpus_ro, tmp_path, cap
 
 def test_cli_features_broken_wav_is_exit_2(tiny_corpus, tmp_path, capsys):
     wav = tiny_corpus / build_manifest(tiny_corpus).table["audio_path"][0].as_py()
-    _write_broken(wav, "8bit")
+    DEFECTS["8bit"].write(wav)
     assert main(["features", str(tiny_corpus), "--out", str(tmp_path / "o"),
                  "--workers", "1"]) == 2
     err = capsys.readouterr().err
