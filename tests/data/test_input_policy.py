@@ -13,10 +13,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from broken_inputs import DEFECTS, write_corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broken_inputs import DEFECTS, write_corpus
 from profy.data import InputPolicy, build_manifest, inspect_corpus
 from profy.errors import ProfyError
 from profy.features import compute_features
