@@ -52,13 +52,21 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
     from profy.data import prepare_corpus
+    from profy.errors import ConfigError
 
+    if args.audio_stats is not None and not args.skip_bad:
+        raise ConfigError("--audio-stats applies the data-quality rules of --skip-bad; "
+                          "add --skip-bad")
     result = prepare_corpus(args.root, args.out, labels_path=args.labels, skip_bad=args.skip_bad,
-                            n_folds=args.folds, seed=args.seed, progress=True)
+                            n_folds=args.folds, seed=args.seed, progress=True,
+                            audio_stats=args.audio_stats, criteria=args.criteria)
     console = _console()
     if result.quarantine_path is not None:
-        console.print(f"[yellow]{result.n_quarantined} bad take(s) quarantined, listed in "
+        console.print(f"[yellow]{result.n_quarantined} take(s) quarantined, listed in "
                       f"{result.quarantine_path}[/]")
+        if args.audio_stats is None:
+            console.print("note: only input-policy problems were checked; pass --audio-stats "
+                          "(from `profy features`) to also apply the data-quality rules")
     console.print(f"{result.n_takes} takes, {result.n_folds} player-wise folds\n"
                   f"manifest: {result.manifest_path}\nsplits:   {result.splits_path}")
     return EXIT_OK
@@ -101,6 +109,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         given = [f for f, v in (("--config", args.config), ("--data", args.data),
                                 ("--only-fold", args.only_fold), ("--run-dir", args.run_dir),
                                 ("--modes", args.modes), ("--folds", args.folds),
+                                ("--criteria", args.criteria),
                                 ("--epochs", args.epochs), ("--seed", args.seed),
                                 ("--device", args.device), ("--set", args.set or None))
                  if v is not None]
@@ -126,6 +135,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = load_profile(args.config, [*overrides, *args.set])  # --set is applied last
     result = train(cfg, args.data, args.out, cache_dir=args.cache, labels_path=args.labels,
                    skip_bad=args.skip_bad, workers=args.workers, profile=str(args.config),
+                   criteria=args.criteria,
                    progress=True, console=console, run_dir=args.run_dir,
                    only_fold=args.only_fold)
     render_cv_result(result, console)
@@ -228,7 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="folder for manifest and splits")
     p.add_argument("--labels", type=Path, default=None)
     p.add_argument("--skip-bad", action="store_true",
-                   help="quarantine bad or missing takes into a report and go on")
+                   help="quarantine bad or missing takes into quarantine.json and go on")
+    p.add_argument("--audio-stats", type=Path, default=None, metavar="FILE",
+                   help="with --skip-bad: also leave out takes breaking the per-take "
+                        "data-quality rules (audio_stats.parquet from `profy features`)")
+    p.add_argument("--criteria", default=None, metavar="FILE_OR_PROFILE",
+                   help="criteria whose data.audio_stats thresholds --skip-bad applies "
+                        "(default: the release criteria of `guardrails ci`)")
     p.add_argument("--folds", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_prepare)
@@ -263,7 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="feature processes (default: 2)")
     p.add_argument("--labels", type=Path, default=None)
     p.add_argument("--skip-bad", action="store_true",
-                   help="quarantine bad or missing takes into a report and go on")
+                   help="leave out bad takes (input policy) and takes breaking the gate's "
+                        "per-take data-quality rules; listed in RUN/quarantine.json")
+    p.add_argument("--criteria", default=None, metavar="FILE_OR_PROFILE",
+                   help="criteria whose data.audio_stats thresholds --skip-bad applies "
+                        "(default: the release criteria of `guardrails ci`)")
     p.add_argument("--resume", type=Path, default=None, metavar="RUN",
                    help="finish an interrupted run from its own config, splits and features, "
                         "keeping finished (mode, fold) shards")

@@ -10,6 +10,8 @@ from guardrails.checks import (
     data_quality_norm,
     onnx,  # issue 6: registers onnx.*
     onnx_model,
+    quarantine,
 )
 
-__all__ = ["audit", "audit_integrity", "data_quality", "data_quality_norm", "onnx", "onnx_model"]
+__all__ = ["audit", "audit_integrity", "data_quality", "data_quality_norm", "onnx", "onnx_model",
+           "quarantine"]

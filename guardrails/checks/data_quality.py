@@ -2,9 +2,11 @@
 
 ``data.audio_stats``: every take has enough non-zero log-mel frames, values are finite,
 the SNR proxy and non-silent ratio sit within bounds for ``mostly`` of the takes,
-sample ids are unique. ``data.splits``: no take and no player on both sides of any
-split, every take held out in exactly one fold and present in every fold. The
-normalization suite (leakage gate) is in :mod:`guardrails.checks.data_quality_norm`.
+sample ids are unique, and every take the run quarantined by one of these rules
+(``quarantine.json``) breaks it under the same thresholds. ``data.splits``: no take
+and no player on both sides of any split, every take held out in exactly one fold and
+present in every fold. The normalization suite (leakage gate) is in
+:mod:`guardrails.checks.data_quality_norm`.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import functools
 from guardrails._registry import register
 from guardrails._result import CheckResult
 from guardrails.checks import _gx_frames as frames
-from guardrails.checks._gx import Rule, read_frame, validate
+from guardrails.checks._gx import Rule, RuleOutcome, read_frame, validate
 from guardrails.checks.audit import FINITE_BOUND, outcomes_result
+from profy.quarantine import QUARANTINE_FILE, TAKE_RULES, TakeRule, still_broken
 
-__all__ = ["SPLITS_COLUMNS", "audio_stats", "audio_stats_rules", "splits", "splits_frame",
-           "splits_rules"]
+__all__ = ["SPLITS_COLUMNS", "audio_stats", "audio_stats_rules", "quarantine_outcome", "splits",
+           "splits_frame", "splits_rules"]
 
 SPLITS_COLUMNS = ("sample_id", "player_id", "label", "fold", "role")
 
@@ -26,34 +29,43 @@ _FLOATS = ("snr_db", "nonsilent_ratio", "spectral_flatness", "loudness_db", "cli
            "peak", "duration_s")
 
 
+def _take_rule(rule: TakeRule, params: dict, mostly: float | None = None) -> Rule:
+    """The GX form of one per-take rule (:data:`profy.quarantine.TAKE_RULES`)."""
+    low, high = rule.bounds(params)
+    if rule.column == "finite":
+        return Rule(rule.name, lambda gxe: gxe.ExpectColumnValuesToBeInSet(
+            column="finite", value_set=[True]), f"{rule.description} (extractor flag)")
+    extra = {} if mostly is None else {"mostly": mostly}
+    share = "" if mostly is None else f" for >= {mostly:.0%} of takes"
+    return Rule(rule.name, lambda gxe: gxe.ExpectColumnValuesToBeBetween(
+        column=rule.column, min_value=low, max_value=high, **extra),
+        f"{rule.description}: {rule.column} {rule.expected(params)}{share}")
+
+
 def audio_stats_rules(*, min_nonzero_frames: int, min_snr_db: float, max_snr_db: float,
                       snr_mostly: float, min_nonsilent_ratio: float,
                       nonsilent_mostly: float) -> list[Rule]:
-    """The ``audio_stats.parquet`` suite (thresholds from the criteria file)."""
+    """The ``audio_stats.parquet`` suite (thresholds from the criteria file).
+
+    The per-take bounds come from :data:`profy.quarantine.TAKE_RULES`, the rules
+    ``profy train --skip-bad`` quarantines by; ``*_mostly`` is the share of takes that
+    must meet a bound here (quarantine leaves out every take that misses one).
+    """
+    params = {"min_nonzero_frames": min_nonzero_frames, "min_snr_db": min_snr_db,
+              "max_snr_db": max_snr_db, "min_nonsilent_ratio": min_nonsilent_ratio}
+    mostly = {"snr_db.bounds": snr_mostly, "nonsilent_ratio.bounds": nonsilent_mostly}
     rules = [
         Rule("rows.nonempty", lambda gxe: gxe.ExpectTableRowCountToBeBetween(min_value=1),
              "at least one take"),
         Rule("sample_id.unique", lambda gxe: gxe.ExpectColumnValuesToBeUnique(column="sample_id"),
              "one row per take"),
-        Rule("nonzero_frames.min", lambda gxe: gxe.ExpectColumnValuesToBeBetween(
-            column="nonzero_frames", min_value=min_nonzero_frames),
-            f"every take has >= {min_nonzero_frames} non-zero log-mel frames"),
+        *(_take_rule(rule, params, mostly.get(rule.name)) for rule in TAKE_RULES),
         Rule("nonzero_frames.le_frames", lambda gxe: gxe.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A="frames", column_B="nonzero_frames", or_equal=True),
             "non-zero frames <= model frames"),
         Rule("valid_frames.le_frames", lambda gxe: gxe.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A="frames", column_B="valid_frames", or_equal=True),
             "valid (non-silent) frames <= model frames"),
-        Rule("finite.flag", lambda gxe: gxe.ExpectColumnValuesToBeInSet(
-            column="finite", value_set=[True]), "every feature value finite (extractor flag)"),
-        Rule("snr_db.bounds", lambda gxe: gxe.ExpectColumnValuesToBeBetween(
-            column="snr_db", min_value=min_snr_db, max_value=max_snr_db, mostly=snr_mostly),
-            f"SNR proxy in [{min_snr_db}, {max_snr_db}] dB for >= {snr_mostly:.0%} of takes"),
-        Rule("nonsilent_ratio.bounds", lambda gxe: gxe.ExpectColumnValuesToBeBetween(
-            column="nonsilent_ratio", min_value=min_nonsilent_ratio, max_value=1.0,
-            mostly=nonsilent_mostly),
-            f"non-silent ratio in [{min_nonsilent_ratio}, 1] for >= {nonsilent_mostly:.0%} "
-            "of takes"),
     ]
     for c in _FLOATS:
         rules.append(Rule(f"{c}.not_null", functools.partial(
@@ -63,6 +75,25 @@ def audio_stats_rules(*, min_nonzero_frames: int, min_snr_db: float, max_snr_db:
                 column=c, min_value=-FINITE_BOUND, max_value=FINITE_BOUND), c=c),
             f"{c} finite"))
     return rules
+
+
+def quarantine_outcome(ctx, params: dict) -> RuleOutcome | None:
+    """Every take the run quarantined by a rule still breaks it under these thresholds.
+
+    A take left out under stricter thresholds than the gate's would be a take dropped
+    without cause (a way to make a run look better); ``None`` when the run has no
+    ``quarantine.json`` (``data.quarantine`` reports that).
+    """
+    if not ctx.exists(QUARANTINE_FILE):
+        return None
+    doc = ctx.json(QUARANTINE_FILE)
+    entries = [t for t in doc.get("takes", []) if isinstance(t, dict)]
+    unjustified = [t["sample_id"] for t in entries if still_broken(t, params) is False]
+    by_rule = [t for t in entries if still_broken(t, params) is not None]
+    return RuleOutcome("quarantine.justified", not unjustified,
+                       "every take quarantined by a rule breaks it under these thresholds",
+                       unexpected_count=len(unjustified), element_count=len(by_rule),
+                       examples=unjustified[:5])
 
 
 @register("data.audio_stats", category="data",
@@ -78,6 +109,9 @@ def audio_stats(ctx, **params) -> CheckResult:
                                 "finite", *_FLOATS))
     outcomes = validate(frame, audio_stats_rules(**params), suite="data.audio_stats",
                         engine=ctx.engine, report_dir=ctx.report_dir)
+    justified = quarantine_outcome(ctx, params)
+    if justified is not None:
+        outcomes = [*outcomes, justified]
     return outcomes_result("data.audio_stats", "data", outcomes, subject=path.name,
                            path=str(path), engine=ctx.engine, thresholds=params)
 

@@ -9,10 +9,11 @@ problem listed) or, with ``skip_bad``, are quarantined and reported.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +54,13 @@ class Problem:
         sample_id: the take id (``playdata_id``).
         path: the file or folder at fault, relative to the corpus root (POSIX).
         problem: what is wrong with it, one line.
+        kind: ``malformed``, ``missing`` or ``unsafe`` (the error class behind it).
     """
 
     sample_id: str
     path: str
     problem: str
+    kind: str = "malformed"
 
 
 @dataclass(frozen=True)
@@ -240,7 +243,7 @@ def build_manifest(root: str | Path, *, labels_path: str | Path | None = None,
     problems: list[tuple[Problem, type[DataError]]] = []
     for record, (row, problem, kind) in zip(takes.to_dict("records"), checked, strict=True):
         if problem is not None and kind is not None:
-            problems.append((problem, kind))
+            problems.append((dataclasses.replace(problem, kind=_SHORT[kind]), kind))
         elif row is not None:
             rows.append({**record, **row})
     if problems and not skip_bad:
@@ -271,14 +274,28 @@ def write_manifest(manifest: Manifest, path: str | Path) -> Path:
     return write_parquet_atomic(manifest.table.replace_schema_metadata(meta), path)
 
 
-def write_quarantine(problems: Iterable[Problem], path: str | Path) -> Path:
-    """Write the quarantined takes as JSON: ``{"count": n, "takes": [{sample_id, path, problem}]}``.
+def write_quarantine(problems: Iterable[Problem], path: str | Path, *, n_candidates: int,
+                     rule_breaks: Iterable[dict[str, Any]] = (),
+                     criteria: dict[str, Any] | None = None) -> Path:
+    """Write ``quarantine.json`` (format: :mod:`profy.quarantine`) atomically.
+
+    Args:
+        problems: takes the input policy refused (``Manifest.quarantined``).
+        path: the file to write.
+        n_candidates: takes before any quarantine (left out + used).
+        rule_breaks: takes left out by the data-quality rules
+            (:func:`profy.quarantine.take_rule_breaks`).
+        criteria: where the rules' thresholds came from, and the thresholds.
 
     Returns:
         ``path``.
     """
-    items = [asdict(p) for p in problems]
-    return atomic_write_json(path, {"count": len(items), "takes": items})
+    from profy.quarantine import input_entry, quarantine_document
+
+    takes = [input_entry(p.sample_id, p.kind, p.path, p.problem) for p in problems]
+    takes += list(rule_breaks)
+    return atomic_write_json(path, quarantine_document(takes, n_candidates=n_candidates,
+                                                       criteria=criteria))
 
 
 def read_manifest(path: str | Path) -> pa.Table:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from profy.data._folds import make_folds, write_splits
 from profy.data._manifest import Manifest, build_manifest, write_manifest, write_quarantine
+from profy.quarantine import QUARANTINE_FILE
 
 __all__ = ["PreparedCorpus", "prepare_corpus"]
 
@@ -25,25 +26,55 @@ class PreparedCorpus:
 
 def prepare_corpus(root: str | Path, out_dir: str | Path, *, labels_path: str | Path | None = None,
                    skip_bad: bool = False, n_folds: int = 3, seed: int = 0,
-                   progress: bool = False, manifest: Manifest | None = None) -> PreparedCorpus:
+                   progress: bool = False, manifest: Manifest | None = None,
+                   audio_stats: str | Path | None = None,
+                   criteria: str | Path | None = None) -> PreparedCorpus:
     """Build the manifest, draw player-wise folds, write ``manifest.parquet``/``splits.parquet``.
+
+    Args:
+        skip_bad: leave out (and list in ``quarantine.json``) takes the input policy
+            refuses and, with ``audio_stats``, takes breaking the per-take data-quality
+            rules of ``criteria`` (as ``profy train --skip-bad`` does).
+        audio_stats: the corpus's ``audio_stats.parquet`` from ``profy features``.
+        criteria: criteria file or profile for the rules' thresholds. (Default: release)
 
     Raises:
         DataError: a bad take when ``skip_bad`` is false (nothing is written then).
-        ConfigError: too few players for ``n_folds``.
+        ConfigError: too few players for ``n_folds``, or a bad criteria file.
     """
+    import pyarrow.parquet as pq
+
+    from profy.data._quarantine import QualityQuarantine, quality_quarantine, quality_thresholds
+    from profy.errors import MalformedFileError, MissingInputError
+
     out_dir = Path(out_dir)
+    thresholds = quality_thresholds(criteria) if skip_bad and audio_stats is not None else None
     if manifest is None:  # a caller that already read the corpus passes its manifest
         manifest = build_manifest(root, labels_path=labels_path, skip_bad=skip_bad,
                                   progress=progress)
+    n_candidates = manifest.table.num_rows + len(manifest.quarantined)
+    quality = QualityQuarantine(manifest, [], None)
+    if thresholds is not None:
+        if not Path(audio_stats).is_file():
+            raise MissingInputError(audio_stats, "no such audio_stats.parquet "
+                                                 "(`profy features ROOT --out DIR` writes it)")
+        try:
+            stats = pq.read_table(audio_stats)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types here
+            raise MalformedFileError(audio_stats, f"not a readable Parquet file ({exc})") from None
+        quality = quality_quarantine(manifest, stats, thresholds)
+        manifest = quality.manifest
     takes = manifest.table.select(["sample_id", "player_id", "piece", "label"]).to_pandas()
     splits = make_folds(takes, n_folds=n_folds, seed=seed)  # before writing: fail early
     quarantine_path = None
-    if manifest.quarantined:
-        quarantine_path = write_quarantine(manifest.quarantined, out_dir / "quarantine.json")
+    if skip_bad:
+        quarantine_path = write_quarantine(manifest.quarantined, out_dir / QUARANTINE_FILE,
+                                           n_candidates=n_candidates,
+                                           rule_breaks=quality.breaks, criteria=quality.criteria)
     manifest_path = write_manifest(manifest, out_dir / "manifest.parquet")
     splits_path = write_splits(splits, out_dir / "splits.parquet")
+    n_out = len(manifest.quarantined) + len(quality.breaks)
     return PreparedCorpus(manifest_path=manifest_path.resolve(), splits_path=splits_path.resolve(),
                           quarantine_path=quarantine_path.resolve() if quarantine_path else None,
-                          n_takes=manifest.table.num_rows, n_quarantined=len(manifest.quarantined),
+                          n_takes=manifest.table.num_rows, n_quarantined=n_out,
                           n_folds=n_folds)

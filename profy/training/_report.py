@@ -22,4 +22,26 @@ def render_cv_result(result: Any, console: Any) -> None:
                       " / ".join(f"{v:.3f}" for v in row.per_fold),
                       " / ".join(f"{v:.1f}" for v in row.seconds_per_fold))
     print_table(console, table)
+    _render_quarantine(result.run_dir, console)
     console.print(f"training: {result.seconds:.1f} s\nrun folder: {result.run_dir}")
+
+
+def _render_quarantine(run_dir: Any, console: Any) -> None:
+    """One line per take the run left out (``quarantine.json``), whole ids and values."""
+    import json
+    from pathlib import Path
+
+    from profy.quarantine import QUARANTINE_FILE
+
+    path = Path(run_dir) / QUARANTINE_FILE
+    if not path.is_file():
+        return
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if not doc.get("count"):
+        return
+    console.print(f"[yellow]{doc['count']} of {doc['n_candidates']} take(s) quarantined "
+                  f"(not trained on), listed in {path}:[/]")
+    for take in doc["takes"]:
+        where = f" {take['path']}" if take.get("path") else ""
+        console.print(f"  {take['sample_id']} {take['rule']}:{where} {take['problem']}",
+                      markup=False)

@@ -25,6 +25,7 @@ from profy._io import atomic_write_text
 from profy.config import RunConfig, config_hash
 from profy.errors import ConfigError, MissingInputError
 from profy.features import FeatureStore
+from profy.quarantine import QUARANTINE_FILE
 from profy.schemas import MODES
 from profy.training._run import CVResult, create_run_dir, run_cv
 from profy.training._shards import (
@@ -176,11 +177,29 @@ def _plain(cfg: RunConfig) -> dict[str, Any]:
 
 
 
+def _splits(cfg: RunConfig, manifest: Any) -> Any:
+    from profy.data import make_folds
+
+    takes = manifest.table.select(["sample_id", "player_id", "piece", "label"]).to_pandas()
+    return make_folds(takes, n_folds=cfg.train.n_folds, seed=cfg.train.seed,
+                      val_fraction=cfg.train.val_fraction)
+
+
+def _keep_takes(feats: Any, ids: set[str]) -> None:
+    """Rewrite a feature run's stats table and index with only the takes ``ids``."""
+    from profy._io import write_parquet_atomic
+    from profy.data._quarantine import filter_takes
+
+    for path in (feats.audio_stats_path, feats.index_path):
+        write_parquet_atomic(filter_takes(pq.read_table(path), ids), path)
+
+
 def train(cfg: RunConfig, data_root: str | Path, runs_dir: str | Path | None = None, *,
           cache_dir: str | Path | None = None, labels_path: str | Path | None = None,
           skip_bad: bool = False, workers: int = 2, profile: str | None = None,
           progress: bool = False, console: Any = None, run_dir: str | Path | None = None,
-          only_fold: int | None = None, manifest: Any = None) -> CVResult:
+          only_fold: int | None = None, manifest: Any = None,
+          criteria: str | Path | None = None) -> CVResult:
     """``profy train``: manifest + splits, cached features, then :func:`run_cv`.
 
     Args:
@@ -189,7 +208,9 @@ def train(cfg: RunConfig, data_root: str | Path, runs_dir: str | Path | None = N
         runs_dir: where ``experiment_YYYYMMDD_HHMMSS/`` is created.
         cache_dir: feature cache. (Default: ``runs_dir/../cache``)
         labels_path: labels file. (Default: ``data_root/labels.csv``)
-        skip_bad: quarantine bad takes instead of failing.
+        skip_bad: quarantine bad takes instead of failing: takes the input policy refuses,
+            and takes breaking the per-take data-quality rules of ``criteria``'s
+            ``data.audio_stats``; all are listed in ``RUN/quarantine.json`` (always written).
         workers: feature-extraction processes.
         run_dir: use this run folder instead of a new one under ``runs_dir``; created with
             the config and splits on first use, refused if it holds another config or
@@ -198,39 +219,51 @@ def train(cfg: RunConfig, data_root: str | Path, runs_dir: str | Path | None = N
             ``profy collect`` merges the folds.
         manifest: a :class:`~profy.data.Manifest` the caller already built for
             ``data_root`` (skips re-reading every take).
+        criteria: the guardrails criteria file or profile whose thresholds ``skip_bad``
+            applies. (Default: the release criteria ``guardrails ci`` gates with)
 
     Raises:
         DataError, ConfigError, FeatureError, LeakageError: as the stages they come from.
     """
-    from profy.data import InputPolicy, build_manifest, make_folds, write_manifest, write_quarantine
+    from profy.data import InputPolicy, build_manifest, write_manifest, write_quarantine
+    from profy.data._quarantine import quality_quarantine, quality_thresholds
     from profy.features import compute_features
 
     if run_dir is None and runs_dir is None:
         raise ConfigError("train needs runs_dir or run_dir")
     if only_fold is not None and run_dir is None:  # each job would get its own experiment_*
         raise ConfigError("only_fold needs run_dir, the run folder the fold jobs share")
+    thresholds = quality_thresholds(criteria) if skip_bad else None  # a bad file fails now
     if manifest is None:
         manifest = build_manifest(data_root, labels_path=labels_path, skip_bad=skip_bad,
                                   progress=progress,
                                   policy=InputPolicy.from_features(cfg.features))
-    takes = manifest.table.select(["sample_id", "player_id", "piece", "label"]).to_pandas()
-    splits = make_folds(takes, n_folds=cfg.train.n_folds, seed=cfg.train.seed,
-                        val_fraction=cfg.train.val_fraction)  # before any write: fail early
+    n_candidates = manifest.table.num_rows + len(manifest.quarantined)
+    splits = _splits(cfg, manifest)  # before any write: fail early
     folds = None if only_fold is None else select_folds(cfg.train.n_folds, [only_fold])
     fresh = run_dir is None or not Path(run_dir).exists()
     if run_dir is None:
         run_dir = create_run_dir(runs_dir)  # type: ignore[arg-type]
     run_dir = Path(run_dir)
     try:
-        claim_run_dir(cfg, run_dir, splits)  # a shared folder: same config and splits
-        write_manifest(manifest, run_dir / "manifest.parquet")
-        if manifest.quarantined:
-            write_quarantine(manifest.quarantined, run_dir / "quarantine.json")
         base = Path(runs_dir) if runs_dir is not None else run_dir.parent
         cache = Path(cache_dir) if cache_dir is not None else base.resolve().parent / "cache"
         feats = compute_features(data_root, manifest.table, run_dir / "features",
                                  cfg=cfg.features, cache_dir=cache, workers=workers,
                                  progress=progress)
+        # --skip-bad also leaves out takes breaking the gate's per-take data-quality rules
+        # (same criteria file): the run trains on, and data.audio_stats judges, the rest.
+        quality = quality_quarantine(manifest, pq.read_table(feats.audio_stats_path),
+                                     thresholds)
+        if quality.breaks:
+            manifest = quality.manifest
+            _keep_takes(feats, quality.kept_ids)
+            splits = _splits(cfg, manifest)
+        claim_run_dir(cfg, run_dir, splits)  # a shared folder: same config and splits
+        write_manifest(manifest, run_dir / "manifest.parquet")
+        write_quarantine(manifest.quarantined, run_dir / QUARANTINE_FILE,
+                         n_candidates=n_candidates, rule_breaks=quality.breaks,
+                         criteria=quality.criteria)
     except BaseException:
         if fresh:
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing trained yet: leave no husk

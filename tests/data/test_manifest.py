@@ -133,7 +133,8 @@ def test_missing_files_raise_then_quarantine(corpus):
     m = build_manifest(root, skip_bad=True)
     assert m.table.num_rows == 3
     assert [p.sample_id for p in m.quarantined] == [ids[1], ids[3], ids[4]]
-    assert m.quarantined[0] == Problem(ids[1], f"playdata/{ids[1]}/{WAV}", "file does not exist")
+    assert m.quarantined[0] == Problem(ids[1], f"playdata/{ids[1]}/{WAV}", "file does not exist",
+                                       kind="missing")
     assert m.quarantined[2].path == f"playdata/{ids[4]}"  # both files gone: blame the folder
     assert WAV in m.quarantined[2].problem and CSV in m.quarantined[2].problem
 
@@ -221,9 +222,11 @@ def test_write_manifest_and_quarantine(corpus, tmp_path):
     assert meta[b"n_quarantined"] == b"1"
     assert not [p for p in out.parent.iterdir() if p.name.endswith(".tmp")]
 
-    qpath = write_quarantine(m.quarantined, tmp_path / "out" / "quarantine.json")
+    qpath = write_quarantine(m.quarantined, tmp_path / "out" / "quarantine.json",
+                             n_candidates=len(ids))
     report = json.loads(qpath.read_text())
-    assert report["count"] == 1
+    assert report["count"] == 1 and report["n_candidates"] == len(ids)
     assert report["takes"][0]["sample_id"] == ids[5]
+    assert report["takes"][0]["rule"] == "input.malformed"
     assert report["takes"][0]["path"] == f"playdata/{ids[5]}/{WAV}"
     assert "not a readable audio file" in report["takes"][0]["problem"]
