@@ -35,10 +35,16 @@ __all__ = [
     "ROLES",
     "SCHEMA_VERSION",
     "SPLITS_SCHEMA",
+    "STD_DDOF",
     "piece_kind",
 ]
 
 SCHEMA_VERSION = "1"
+
+# The std of a metric over folds, declared once: population std (numpy's default,
+# ``np.std(per_fold, ddof=STD_DDOF)``). profy's results writer and every guardrails gate
+# that recomputes a std import this constant; ``complete_results.json`` states it.
+STD_DDOF = 0
 
 # The real labels file's header, exactly (one row per rater answer).
 LABEL_COLUMNS = (

@@ -4,9 +4,17 @@ A missing mode, fold or value, or a NaN, is a *problem string* the calling gate 
 into a failure ("multimodal: fold 2 missing from complete_results.json"); nothing here
 fills a gap with a default.
 
+The figures a gate decides on are recomputed here from the artifacts
+(:func:`recomputed_f1`: per-fold macro F1 from ``predictions.parquet``, then the mean
+and the std over folds with ``ddof = STD_DDOF``, the constant profy's results writer
+uses too); :func:`results_f1` reads what ``complete_results.json`` *publishes*, for
+display and cross-checking only.
+
 Held-out predictions are ``predictions.parquet`` joined to ``splits.parquet`` on
 ``(sample_id, fold)``: each row gains the take's ``player_id``, ``piece`` and
 ``piece_kind`` (from ``manifest.parquet`` when present, else from the piece name).
+Player resamples pair players by id (:func:`pair_folds`) and draw them within
+(fold, label) strata (:func:`resample_weights`).
 """
 
 from __future__ import annotations
@@ -14,18 +22,32 @@ from __future__ import annotations
 import math
 import re
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from guardrails.errors import ArtifactError
-from guardrails.gates._metrics import bootstrap_player_weights, counts_by_group
+from guardrails.gates._metrics import (
+    counts_by_group,
+    macro_f1,
+    macro_f1_from_counts,
+    stratified_player_weights,
+    weighted_f1,
+)
+from profy.schemas import LABELS, STD_DDOF
 
-__all__ = ["MODES", "expected_folds", "expected_modes", "fold_lines", "gate_rng", "held_out",
-           "player_counts", "resample_fold_f1", "resample_weights", "results_f1", "std_ddof"]
+__all__ = ["MIN_STRATUM_PLAYERS", "MIXED", "MODES", "STD_DDOF", "FoldPlayers",
+           "expected_folds", "expected_modes", "fold_lines", "fold_players", "gate_rng",
+           "held_out", "pair_folds", "recompute", "recomputed_f1", "resample_fold_f1",
+           "resample_weights", "results_f1", "thin_strata"]
 
 MODES = ("sensor", "audio", "multimodal")
 RESULTS = "complete_results.json"
+PREDICTIONS = "predictions.parquet"
+MIXED = -1  # the stratum of a player whose takes carry both labels
+MIN_STRATUM_PLAYERS = 2  # fewer, and a (fold, label) stratum never varies in a resample
+_STRATUM_NAMES = {0: LABELS[0], 1: LABELS[1], MIXED: "mixed-label"}
 _FOLD_LINE = re.compile(r"^FOLD (.*)$", re.MULTILINE)
 
 
@@ -55,12 +77,6 @@ def expected_folds(ctx) -> list[int]:
     return list(range(n))
 
 
-def std_ddof(ctx) -> int:
-    """The std convention of the results file (``std_ddof``; profy's STD_DDOF is 0)."""
-    ddof = ctx.json(RESULTS).get("std_ddof", 0) if isinstance(ctx.json(RESULTS), dict) else 0
-    return int(ddof) if isinstance(ddof, int) and not isinstance(ddof, bool) else 0
-
-
 def _finite(value: Any) -> bool:
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value))
@@ -68,7 +84,9 @@ def _finite(value: Any) -> bool:
 
 def results_f1(ctx, mode: str, metric: str = "macro_f1"
                ) -> tuple[dict[int, float], float | None, float | None, list[str]]:
-    """Per-fold, mean and std of ``metric`` for ``mode`` from ``complete_results.json``.
+    """Per-fold, mean and std of ``metric`` for ``mode`` as ``complete_results.json`` publishes.
+
+    Read for display and cross-checks; gates decide on :func:`recomputed_f1`.
 
     Returns:
         ``(per_fold, mean, std, problems)``; a value is ``None`` where it is missing or
@@ -99,6 +117,64 @@ def results_f1(ctx, mode: str, metric: str = "macro_f1"
         else:
             out.append(float(value))
     return per_fold, out[0], out[1], problems
+
+
+def recompute(preds, mode: str, fold: int) -> dict[str, float] | None:
+    """``{macro_f1, weighted_f1, accuracy, n_samples}`` of one mode/fold, or None if empty.
+
+    ``preds`` is ``predictions.parquet`` as a frame; raises ValueError on a class id
+    outside {0, 1}.
+    """
+    rows = preds[(preds["mode"] == mode) & (preds["fold"] == fold)]
+    if rows.empty:
+        return None
+    y, p = rows["label"].to_numpy(), rows["prediction"].to_numpy()
+    return {"macro_f1": macro_f1(y, p), "weighted_f1": weighted_f1(y, p),
+            "accuracy": float(np.mean(y == p)), "n_samples": int(len(rows))}
+
+
+def recomputed_f1(ctx, mode: str, metric: str = "macro_f1"
+                  ) -> tuple[dict[int, float], float | None, float | None, list[str]]:
+    """Per-fold, mean and std of ``metric`` for ``mode``, recomputed from the predictions.
+
+    Every fold's score comes from its rows of ``predictions.parquet`` (the gates' own
+    numpy metrics); the mean and the std over folds follow with ``ddof=STD_DDOF`` (the
+    one convention profy's results writer also uses). Nothing is read from
+    ``complete_results.json``: what it publishes is checked against these figures by
+    ``gate.results_match_predictions``.
+
+    Returns:
+        ``(per_fold, mean, std, problems)``; mean and std are ``None`` unless every
+        expected fold has predictions, and ``problems`` says which do not.
+    """
+    cache = _cache(ctx).setdefault("recomputed", {})
+    if (mode, metric) in cache:
+        return cache[(mode, metric)]
+    preds = ctx.frame(PREDICTIONS)
+    per_fold: dict[int, float] = {}
+    problems: list[str] = []
+    for k in expected_folds(ctx):
+        try:
+            fresh = recompute(preds, mode, k)
+        except ValueError as exc:  # a class id outside {0, 1}
+            problems.append(f"{mode}: fold {k}: {PREDICTIONS} {exc}")
+            continue
+        if fresh is None:
+            problems.append(f"{mode}: fold {k} has no rows in {PREDICTIONS}")
+        elif not math.isfinite(fresh[metric]):
+            problems.append(f"{mode}: fold {k} {metric} recomputed as {fresh[metric]!r}")
+        else:
+            per_fold[k] = fresh[metric]
+    mean = std = None
+    if not problems:
+        values = np.array([per_fold[k] for k in sorted(per_fold)])
+        mean, std = float(np.mean(values)), float(np.std(values, ddof=STD_DDOF))
+        if not (math.isfinite(mean) and math.isfinite(std)):  # ddof >= n_folds
+            problems.append(f"{mode}: std over {values.size} fold(s) with ddof={STD_DDOF} "
+                            f"is {std!r}")
+            mean = std = None
+    cache[(mode, metric)] = (per_fold, mean, std, problems)
+    return per_fold, mean, std, problems
 
 
 def held_out(ctx):
@@ -134,47 +210,133 @@ def held_out(ctx):
     return frame
 
 
-def player_counts(frame, mode: str, folds: list[int]
-                  ) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
-    """Per fold, the fold's held-out players and ``mode``'s confusion counts per player.
+@dataclass(frozen=True)
+class FoldPlayers:
+    """One fold's held-out players of one mode: ids, label strata, confusion counts.
 
-    Players come from every mode's rows of the fold, so two modes of one run (and two
-    comparable runs) share the player axis and one set of resample weights pairs them.
+    Attributes:
+        players: player ids, ``(G,)`` str, unique (a pairing matches on them, never on
+            position).
+        strata: each player's label stratum, ``(G,)`` int: 0 (amateur) or 1 (pro) when
+            every take of the player carries that label, :data:`MIXED` otherwise.
+        counts: confusion counts per player, ``(G, 4)`` int64 (see ``_metrics``).
+    """
+
+    players: np.ndarray
+    strata: np.ndarray
+    counts: np.ndarray
+
+    def __post_init__(self) -> None:
+        g = len(self.players)
+        if self.strata.shape != (g,) or self.counts.shape != (g, 4):
+            raise ValueError(f"{g} players need strata ({g},) and counts ({g}, 4); got "
+                             f"{self.strata.shape} and {self.counts.shape}")
+        if len(np.unique(self.players)) != g:
+            raise ValueError("player ids of a fold must be unique")
+
+    @classmethod
+    def from_counts(cls, players, counts) -> FoldPlayers:
+        """Players and their counts ``(G, 4)``; strata follow from the counts' true classes."""
+        c = np.asarray(counts, dtype=np.int64).reshape(-1, 4)
+        n_amateur, n_pro = c[:, 0] + c[:, 1], c[:, 2] + c[:, 3]
+        strata = np.where(n_pro == 0, 0, np.where(n_amateur == 0, 1, MIXED)).astype(np.int64)
+        return cls(np.asarray(players).astype(str), strata, c)
+
+    def take(self, index: np.ndarray) -> FoldPlayers:
+        """The players at ``index`` (in that order)."""
+        return FoldPlayers(self.players[index], self.strata[index], self.counts[index])
+
+
+def fold_players(frame, mode: str, folds: list[int]) -> tuple[list[FoldPlayers], list[str]]:
+    """Per fold, ``mode``'s held-out players (those with at least one prediction).
 
     Returns:
-        ``(players, counts, problems)``: per fold a sorted ``(G_k,)`` array of player ids
-        and a ``(G_k, 4)`` count array; ``problems`` names folds without predictions.
+        ``(per_fold, problems)``; ``problems`` names folds without predictions of ``mode``
+        (their entry holds no players).
     """
-    players, counts, problems = [], [], []
+    out, problems = [], []
     for k in folds:
-        fold_rows = frame[frame["fold"] == k]
-        names = np.unique(fold_rows["player_id"].to_numpy().astype(str))
-        rows = fold_rows[fold_rows["mode"] == mode]
+        rows = frame[(frame["fold"] == k) & (frame["mode"] == mode)]
         if rows.empty:
             problems.append(f"{mode}: fold {k} has no held-out predictions")
-        c = np.zeros((len(names), 4), dtype=np.int64)
-        if not rows.empty:
-            _, per = counts_by_group(rows["player_id"].to_numpy().astype(str),
+            out.append(FoldPlayers.from_counts(np.array([], dtype=str), np.zeros((0, 4))))
+            continue
+        names, per = counts_by_group(rows["player_id"].to_numpy().astype(str),
                                      rows["label"].to_numpy(), rows["prediction"].to_numpy())
-            present = np.unique(rows["player_id"].to_numpy().astype(str))
-            c[np.searchsorted(names, present)] = per
-        players.append(names)
-        counts.append(c)
-    return players, counts, problems
+        out.append(FoldPlayers.from_counts(names, per))
+    return out, problems
 
 
-def resample_weights(counts: list[np.ndarray], n_boot: int, rng: np.random.Generator
+def pair_folds(first: list[FoldPlayers], second: list[FoldPlayers]
+               ) -> tuple[list[FoldPlayers], list[FoldPlayers], dict[str, Any], list[str]]:
+    """Match two sets of per-fold players by player id (never by position).
+
+    Each fold keeps the players both sides hold, sorted by id; a player's stratum is its
+    label when both sides agree on it, :data:`MIXED` otherwise.
+
+    Returns:
+        ``(first_paired, second_paired, dropped, problems)``: ``dropped`` holds
+        ``n_first_only``, ``n_second_only`` and per fold the ids only one side held
+        (``first_only``/``second_only``); ``problems`` names folds sharing no player.
+    """
+    if len(first) != len(second):
+        raise ValueError(f"{len(first)} folds cannot be paired with {len(second)}")
+    a_out, b_out, problems = [], [], []
+    dropped: dict[str, Any] = {"n_first_only": 0, "n_second_only": 0, "first_only": {},
+                               "second_only": {}}
+    for k, (a, b) in enumerate(zip(first, second, strict=True)):
+        shared, ia, ib = np.intersect1d(a.players, b.players, assume_unique=True,
+                                        return_indices=True)
+        for side, own in (("first", a), ("second", b)):
+            only = sorted(set(own.players.tolist()) - set(shared.tolist()))
+            if only:
+                dropped[f"{side}_only"][k] = only
+                dropped[f"n_{side}_only"] += len(only)
+        if shared.size == 0:
+            problems.append(f"fold {k}: no player held out in both ({a.players.size} vs "
+                            f"{b.players.size} players): nothing to pair")
+        pa_, pb_ = a.take(ia), b.take(ib)
+        strata = np.where(pa_.strata == pb_.strata, pa_.strata, MIXED)
+        a_out.append(FoldPlayers(shared, strata, pa_.counts))
+        b_out.append(FoldPlayers(shared, strata, pb_.counts))
+    return a_out, b_out, dropped, problems
+
+
+def thin_strata(folds: list[FoldPlayers], fold_ids: list[int] | None = None) -> list[str]:
+    """Folds where a label stratum holds fewer than :data:`MIN_STRATUM_PLAYERS` players.
+
+    Players are resampled within (fold, label) strata, so a stratum of one player is the
+    same in every resample: the bootstrap cannot estimate its variability, and an
+    interval or a verdict stability computed from it would claim a precision it lacks.
+
+    Returns:
+        One line per such fold, e.g. ``"fold 0: 1 amateur player, 1 pro player"``.
+    """
+    fold_ids = list(range(len(folds))) if fold_ids is None else fold_ids
+    out = []
+    for k, f in zip(fold_ids, folds, strict=True):
+        keys, sizes = np.unique(f.strata, return_counts=True)
+        thin = [f"{n} {_STRATUM_NAMES.get(int(key), str(key))} player" + ("s" if n != 1 else "")
+                for key, n in zip(keys, sizes, strict=True) if n < MIN_STRATUM_PLAYERS]
+        if thin:
+            out.append(f"fold {k}: " + ", ".join(thin))
+    return out
+
+
+def resample_weights(folds: list[FoldPlayers], n_boot: int, rng: np.random.Generator
                      ) -> list[np.ndarray]:
-    """Player multiplicities per fold, ``(n_boot, G_k)`` each (players within folds)."""
-    return [bootstrap_player_weights(len(c), n_boot, rng) for c in counts]
+    """Player multiplicities per fold, ``(n_boot, G_k)`` each.
+
+    Players are drawn with replacement within each (fold, label stratum): a resample
+    keeps every fold's number of pro and amateur players.
+    """
+    return [stratified_player_weights(f.strata, n_boot, rng) for f in folds]
 
 
-def resample_fold_f1(counts: list[np.ndarray], weights: list[np.ndarray]) -> np.ndarray:
+def resample_fold_f1(folds: list[FoldPlayers], weights: list[np.ndarray]) -> np.ndarray:
     """Macro F1 per resample and fold, ``(n_boot, n_folds)``."""
-    from guardrails.gates._metrics import macro_f1_from_counts
-
-    return np.stack([macro_f1_from_counts(w @ c) for w, c in zip(weights, counts,
-                                                                  strict=True)], axis=1)
+    return np.stack([macro_f1_from_counts(w @ f.counts) for w, f in zip(weights, folds,
+                                                                         strict=True)], axis=1)
 
 
 def fold_lines(ctx) -> list[dict[str, str]]:

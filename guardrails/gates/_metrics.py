@@ -13,7 +13,10 @@ with ``nTP`` = number of takes with true class ``T`` and predicted class ``P``
 Player bootstrap (used for verdict stability and the baseline comparison): takes of
 one player are not independent, so a resample draws *players* with replacement,
 separately inside each fold (a fold's held-out players stay in that fold), and
-every take of a drawn player enters with the player's multiplicity.
+every take of a drawn player enters with the player's multiplicity. The folds are
+stratified by label, so the resample is too (:func:`stratified_player_weights`): inside
+each (fold, label) stratum its own players are drawn, and every resample keeps the
+fold's count of pro and amateur players.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["bootstrap_player_weights", "calibration_bins", "counts_by_group", "ece_table",
-           "macro_f1", "macro_f1_from_counts", "percentile_interval", "weighted_f1"]
+           "macro_f1", "macro_f1_from_counts", "percentile_interval",
+           "stratified_player_weights", "weighted_f1"]
 
 
 def _as_labels(y, name: str) -> np.ndarray:
@@ -108,6 +112,28 @@ def bootstrap_player_weights(n_players: int, n_boot: int, rng: np.random.Generat
     if n_players < 1:
         raise ValueError("a fold without players cannot be resampled")
     return rng.multinomial(n_players, np.full(n_players, 1.0 / n_players), size=n_boot)
+
+
+def stratified_player_weights(strata, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Player multiplicities of ``n_boot`` resamples drawn within strata.
+
+    Args:
+        strata: the stratum of each player, shape ``(G,)`` (e.g. the player's label);
+            players of one stratum are drawn with replacement among themselves only.
+        n_boot: resamples.
+        rng: the generator; strata are drawn in sorted order, so a seed repeats.
+
+    Returns:
+        int64 ``(n_boot, G)``; in every row each stratum's multiplicities sum to its size.
+    """
+    keys = np.asarray(strata)
+    if keys.ndim != 1 or keys.size < 1:
+        raise ValueError("a fold without players cannot be resampled")
+    out = np.zeros((n_boot, keys.size), dtype=np.int64)
+    for key in np.unique(keys):
+        members = np.flatnonzero(keys == key)
+        out[:, members] = bootstrap_player_weights(members.size, n_boot, rng)
+    return out
 
 
 def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:

@@ -7,19 +7,24 @@ Gates (thresholds from the criteria file; defaults are the improvement plan's):
 - ``gate.audio_f1``: audio-only mean ``>= 0.62`` and std ``<= 0.04``;
 - ``gate.multimodal_vs_sensor``: multimodal mean minus sensor-only mean ``>= 0.05``.
 
-The numbers gated are the ones the run published in ``complete_results.json`` (whose
-agreement with ``predictions.parquet`` is ``gate.results_match_predictions``). The
-std is the results file's own convention (``std_ddof``, profy's ``STD_DDOF = 0``,
-population std over folds).
+The numbers gated are recomputed from the run's artifacts, never read on trust: each
+fold's macro F1 from its rows of ``predictions.parquet``, then the mean and the std over
+folds with ``ddof = STD_DDOF`` (``profy.schemas.STD_DDOF = 0``, population std; the one
+constant profy's results writer uses as well). What ``complete_results.json`` publishes
+is shown beside them and checked by ``gate.results_match_predictions``; editing it cannot
+change these verdicts.
 
 Boundaries are inclusive and exact: a mean equal to ``min_mean`` passes, a std equal
 to ``max_std`` passes; values are compared as stored, without rounding. A missing
 mode, fold or statistic, or a NaN, fails with the reason; it never passes.
 
 Verdict stability: the probability that the gate would pass on a bootstrap resample
-of the held-out takes, drawing *players* with replacement within each fold (a
-player's takes are not independent), recomputing every fold's macro F1 from the
-predictions and applying the same rule (``n_boot`` resamples, seeded by ``--seed``).
+of the held-out takes, drawing *players* with replacement within each (fold, label)
+stratum (a player's takes are not independent; the folds are stratified by label),
+recomputing every fold's macro F1 from the predictions and applying the same rule
+(``n_boot`` resamples, seeded by ``--seed``). Two modes (``multimodal_vs_sensor``) are
+paired by player id. A stratum of fewer than two players never varies, so the
+stability is then unknown (``None``, with the reason), not 1.
 ``min_stability`` (default 0: reported only) makes a pass also require that
 probability; it is shown in ``observed`` and ``details["stability"]``.
 """
@@ -34,13 +39,18 @@ import numpy as np
 from guardrails._registry import register
 from guardrails._result import CheckResult
 from guardrails.gates._evidence import (
+    MIN_STRATUM_PLAYERS,
+    STD_DDOF,
+    expected_folds,
+    fold_players,
     gate_rng,
     held_out,
-    player_counts,
+    pair_folds,
+    recomputed_f1,
     resample_fold_f1,
     resample_weights,
     results_f1,
-    std_ddof,
+    thin_strata,
 )
 
 __all__ = ["delta_verdict", "finish_with_stability", "stability_of", "threshold_verdict"]
@@ -89,24 +99,52 @@ def stability_of(passes: np.ndarray) -> float:
 
 
 def _fold_f1_samples(ctx, name: str, modes: list[str], n_boot: int
-                     ) -> tuple[dict[str, np.ndarray] | None, str | None]:
-    """Per mode, bootstrap macro F1 ``(n_boot, n_folds)`` with shared (paired) weights."""
-    from guardrails.gates._evidence import expected_folds
+                     ) -> tuple[dict[str, np.ndarray] | None, str | None, dict[str, Any]]:
+    """Per mode, bootstrap macro F1 ``(n_boot, n_folds)`` with shared (paired) weights.
 
+    With two modes the players are paired by id per fold (a player held out in only one
+    mode's predictions is dropped and counted in the returned ``dropped``); players are
+    drawn within (fold, label) strata.
+    """
     folds = expected_folds(ctx)
     frame = held_out(ctx)
-    per_mode, weights = {}, None
+    per_mode = {}
     for mode in modes:
         try:
-            _, counts, problems = player_counts(frame, mode, folds)
+            players, problems = fold_players(frame, mode, folds)
         except ValueError as exc:  # a class id outside {0, 1}
-            return None, f"predictions.parquet: {exc}"
+            return None, f"predictions.parquet: {exc}", {}
         if problems:
-            return None, "; ".join(problems)
-        if weights is None:
-            weights = resample_weights(counts, n_boot, gate_rng(ctx, name))
-        per_mode[mode] = resample_fold_f1(counts, weights)
-    return per_mode, None
+            return None, "; ".join(problems), {}
+        per_mode[mode] = players
+    dropped: dict[str, Any] = {}
+    if len(modes) == 2:
+        a, b, dropped, problems = pair_folds(per_mode[modes[0]], per_mode[modes[1]])
+        if problems:
+            return None, f"{modes[0]} vs {modes[1]}: " + "; ".join(problems), dropped
+        per_mode = {modes[0]: a, modes[1]: b}
+    elif len(modes) != 1:
+        raise ValueError(f"stability resamples one mode or a pair, not {modes}")
+    thin = thin_strata(per_mode[modes[0]], folds)
+    if thin:
+        return None, (f"cannot be estimated: {'; '.join(thin)} (players are resampled "
+                      f"within (fold, label) strata; each needs >= {MIN_STRATUM_PLAYERS})"
+                      ), dropped
+    weights = resample_weights(per_mode[modes[0]], n_boot, gate_rng(ctx, name))
+    return {m: resample_fold_f1(f, weights) for m, f in per_mode.items()}, None, dropped
+
+
+def _published(ctx, mode: str, mean: float | None, std: float | None,
+               tolerance: float = 1e-6) -> tuple[dict[str, Any], str]:
+    """What complete_results.json publishes, and a note when it disagrees."""
+    _, pub_mean, pub_std, problems = results_f1(ctx, mode)
+    pub = {"mean": pub_mean, "std": pub_std, "problems": problems}
+    off = [f"{stat} {p!r}" if p is None else f"{stat} {p:.4f}"
+           for stat, p, r in (("mean", pub_mean, mean), ("std", pub_std, std))
+           if r is not None and (p is None or abs(p - r) > tolerance)]
+    note = (f" [complete_results.json publishes {', '.join(off)}: not used; see "
+            f"gate.results_match_predictions]" if off else "")
+    return pub, note
 
 
 def finish_with_stability(name: str, passed_rule: bool, reason: str, stability: float | None,
@@ -135,23 +173,25 @@ def finish_with_stability(name: str, passed_rule: bool, reason: str, stability: 
 
 def _f1_gate(ctx, name: str, mode: str, *, min_mean: float, max_std: float,
              min_stability: float, n_boot: int) -> CheckResult:
-    per_fold, mean, std, problems = results_f1(ctx, mode)
+    per_fold, mean, std, problems = recomputed_f1(ctx, mode)
     expected = {"mean": f">= {min_mean}", "std": f"<= {max_std}"}
     observed = {"mean": _r(mean), "std": _r(std)}
     details: dict[str, Any] = {"mode": mode, "per_fold": per_fold, "mean": mean, "std": std,
-                               "source": "complete_results.json", "n_boot": n_boot}
+                               "std_ddof": STD_DDOF, "n_boot": n_boot,
+                               "source": "recomputed from predictions.parquet"}
     if problems:
         return CheckResult(name, "gate", False, observed=observed, expected=expected,
                            message="; ".join(problems), details=details)
+    details["published"], note = _published(ctx, mode, mean, std)
     passed, reason = threshold_verdict(mean, std, min_mean=min_mean, max_std=max_std)
-    samples, note = _fold_f1_samples(ctx, name, [mode], n_boot)
+    samples, why, _ = _fold_f1_samples(ctx, name, [mode], n_boot)
     stability = None
     if samples is not None:
         f1 = samples[mode]
-        means, stds = f1.mean(axis=1), f1.std(axis=1, ddof=std_ddof(ctx))
+        means, stds = f1.mean(axis=1), f1.std(axis=1, ddof=STD_DDOF)
         stability = stability_of((means >= min_mean) & (stds <= max_std))
         details["bootstrap_mean_f1"] = [float(np.nanquantile(means, q)) for q in (0.05, 0.95)]
-    return finish_with_stability(name, passed, f"{mode}: {reason}", stability, note,
+    return finish_with_stability(name, passed, f"{mode}: {reason}{note}", stability, why,
                                  min_stability, observed, expected, details)
 
 
@@ -185,21 +225,25 @@ def multimodal_vs_sensor(ctx, *, min_delta: float, min_stability: float,
                          n_boot: int) -> CheckResult:
     """Fusion must earn its keep over the sensor-only model."""
     name = "gate.multimodal_vs_sensor"
-    _, mm, _, p_mm = results_f1(ctx, "multimodal")
-    _, se, _, p_se = results_f1(ctx, "sensor")
+    _, mm, _, p_mm = recomputed_f1(ctx, "multimodal")
+    _, se, _, p_se = recomputed_f1(ctx, "sensor")
     problems = p_mm + p_se
     delta = None if mm is None or se is None else mm - se
     observed = {"delta": _r(delta), "multimodal": _r(mm), "sensor": _r(se)}
     expected = {"delta": f">= {min_delta}"}
-    details: dict[str, Any] = {"source": "complete_results.json", "n_boot": n_boot}
+    details: dict[str, Any] = {"source": "recomputed from predictions.parquet",
+                               "n_boot": n_boot}
     if problems:
         return CheckResult(name, "gate", False, observed=observed, expected=expected,
                            message="; ".join(problems), details=details)
+    notes = "".join(_published(ctx, m, v, None)[1] for m, v in (("multimodal", mm),
+                                                                 ("sensor", se)))
     passed, reason = delta_verdict(delta, min_delta=min_delta)
-    samples, note = _fold_f1_samples(ctx, name, ["multimodal", "sensor"], n_boot)
+    samples, why, dropped = _fold_f1_samples(ctx, name, ["multimodal", "sensor"], n_boot)
+    details["paired_players_dropped"] = dropped
     stability = None
     if samples is not None:  # paired: one player resample scores both modes
         deltas = samples["multimodal"].mean(axis=1) - samples["sensor"].mean(axis=1)
         stability = stability_of(deltas >= min_delta)
-    return finish_with_stability(name, passed, f"multimodal - sensor: {reason}", stability,
-                                 note, min_stability, observed, expected, details)
+    return finish_with_stability(name, passed, f"multimodal - sensor: {reason}{notes}",
+                                 stability, why, min_stability, observed, expected, details)

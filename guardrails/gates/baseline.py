@@ -8,20 +8,28 @@ Method (``baseline.f1_delta``, one result per mode both runs trained):
    whose message and details (``refused``, ``problems``) say why. It is a result, not an
    exception, so the verdict is still written and ``baseline.drift`` (which exists to
    compare *different* corpora) still reports.
-2. Per fold ``k`` the deltas published in ``complete_results.json`` are paired by fold:
-   ``F1_cand[k] - F1_base[k]``.
-3. The point estimate is ``mean_k F1_cand[k] - mean_k F1_base[k]`` recomputed from both
-   runs' ``predictions.parquet`` (held-out takes).
+2. Players are paired by id, per fold: a player held out in only one run's predictions
+   is dropped from the comparison and counted (``dropped_players``; named in the
+   message); a fold with no player in common fails the mode.
+3. Per fold ``k`` the delta ``F1_cand[k] - F1_base[k]`` of macro F1 recomputed from both
+   runs' ``predictions.parquet`` (the paired players' held-out takes) is listed
+   (``per_fold_delta``); the point estimate is their mean,
+   ``mean_k F1_cand[k] - mean_k F1_base[k]``.
 4. Paired bootstrap over takes, resampling PLAYERS: in each of ``n_boot`` resamples
-   and inside each fold, the fold's held-out players are drawn with replacement (a
-   player's takes are not independent), every take of a drawn player enters with the
-   player's multiplicity, and the *same* draw scores both runs (pairing). The
-   statistic is recomputed per resample; the interval is the two-sided percentile
-   interval holding ``confidence`` of the resampled deltas.
+   and inside each (fold, label) stratum, the stratum's players are drawn with
+   replacement (a player's takes are not independent; the folds are stratified by
+   label, so every resample keeps each fold's count of pro and amateur players), every
+   take of a drawn player enters with the player's multiplicity, and the *same* draw
+   scores both runs (pairing by id). The statistic is recomputed per resample; the
+   interval is the two-sided percentile interval holding ``confidence`` of the
+   resampled deltas. A stratum of fewer than two paired players never varies, so no
+   interval is claimed then: the mode fails with "not compared" and the reason.
 5. Rule ``worse`` (default): fail when the whole interval lies below ``-margin``, i.e.
-   the candidate is worse than the baseline by more than ``margin`` at that
-   confidence. Rule ``non_inferior`` (stricter): fail unless the whole interval lies
-   above ``-margin``.
+   the candidate is shown worse than the baseline by more than ``margin`` at that
+   confidence. A pass says only "not shown worse by more than the margin": an
+   interval reaching below ``-margin`` passes too, and the message says how far it
+   reaches. Rule ``non_inferior`` (stricter, the only rule that claims
+   non-inferiority): fail unless the whole interval lies above ``-margin``.
 
 The generator is seeded from ``--seed`` and the check name: the same seed gives the
 same interval.
@@ -29,7 +37,7 @@ same interval.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,26 +47,38 @@ from guardrails._registry import register
 from guardrails._result import CheckResult
 from guardrails.errors import BadInputError
 from guardrails.gates._evidence import (
+    MIN_STRATUM_PLAYERS,
+    FoldPlayers,
     expected_folds,
     expected_modes,
+    fold_players,
     gate_rng,
     held_out,
-    player_counts,
+    pair_folds,
     resample_fold_f1,
     resample_weights,
-    results_f1,
+    thin_strata,
 )
 from guardrails.gates._metrics import macro_f1_from_counts, percentile_interval
 
-__all__ = ["PairedInterval", "comparability_problems", "paired_bootstrap", "refusal",
-           "resolve_baseline"]
+__all__ = ["PairedInterval", "comparability_problems", "delta_message", "paired_bootstrap",
+           "refusal", "resolve_baseline"]
 
 RULES = ("worse", "non_inferior")
+_CLAIMS = {("worse", True): "not shown worse by more than the margin",
+           ("worse", False): "worse by more than the margin",
+           ("non_inferior", True): "non-inferior within the margin",
+           ("non_inferior", False): "not shown non-inferior within the margin"}
 
 
 @dataclass(frozen=True)
 class PairedInterval:
-    """Point delta (candidate - baseline) of mean-over-folds macro F1 and its interval."""
+    """Point delta (candidate - baseline) of mean-over-folds macro F1 and its interval.
+
+    ``n_players`` players were paired (by id, over all folds); ``dropped`` says which
+    were held out in only one run (see :func:`~guardrails.gates._evidence.pair_folds`:
+    ``first`` is the candidate, ``second`` the baseline).
+    """
 
     delta: float
     low: float
@@ -66,28 +86,60 @@ class PairedInterval:
     confidence: float
     n_boot: int
     samples: np.ndarray  # (n_boot,) resampled deltas
+    n_players: int = 0
+    dropped: dict[str, Any] = field(default_factory=dict)
 
 
-def paired_bootstrap(cand: list[np.ndarray], base: list[np.ndarray], *, n_boot: int,
+def paired_bootstrap(cand: list[FoldPlayers], base: list[FoldPlayers], *, n_boot: int,
                      confidence: float, rng: np.random.Generator) -> PairedInterval:
     """Paired player bootstrap of ``mean_k F1_cand[k] - mean_k F1_base[k]``.
 
     Args:
-        cand: per fold, the candidate's confusion counts per player, ``(G_k, 4)``.
-        base: the baseline's, with the same players in the same order per fold.
+        cand: per fold, the candidate's held-out players (ids, label strata, counts).
+        base: the baseline's, per fold; matched to ``cand`` by player id (order does not
+            matter), players held out in only one run are dropped and counted.
         n_boot: resamples. confidence: two-sided interval level in (0, 1).
         rng: the generator (seed it for a repeatable interval).
+
+    Raises:
+        ValueError: a fold where the two runs share no player (nothing to pair).
     """
-    if len(cand) != len(base) or any(c.shape != b.shape for c, b in zip(cand, base,
-                                                                        strict=True)):
-        raise ValueError("paired bootstrap needs the same players per fold in both runs")
-    point = float(np.mean([macro_f1_from_counts(c.sum(0)) for c in cand])
-                  - np.mean([macro_f1_from_counts(b.sum(0)) for b in base]))
+    cand, base, dropped, problems = pair_folds(cand, base)
+    if problems:
+        raise ValueError("; ".join(problems))
+    point = float(np.mean([macro_f1_from_counts(c.counts.sum(0)) for c in cand])
+                  - np.mean([macro_f1_from_counts(b.counts.sum(0)) for b in base]))
     weights = resample_weights(cand, n_boot, rng)
     diffs = (resample_fold_f1(cand, weights).mean(axis=1)
              - resample_fold_f1(base, weights).mean(axis=1))
     low, high = percentile_interval(diffs, confidence)
-    return PairedInterval(point, low, high, confidence, n_boot, diffs)
+    return PairedInterval(point, low, high, confidence, n_boot, diffs,
+                          n_players=int(sum(c.players.size for c in cand)), dropped=dropped)
+
+
+def delta_message(mode: str, iv: PairedInterval, *, rule: str, margin: float) -> str:
+    """The one-line reading of an interval under ``rule`` (what it shows, nothing more).
+
+    Under ``worse`` a pass is "not shown worse by more than the margin" and, when the
+    interval reaches below ``-margin``, says how far; only ``non_inferior`` may call a
+    candidate non-inferior.
+    """
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    head = (f"{mode}: delta {iv.delta:+.4f}, {iv.confidence:.0%} CI [{iv.low:+.4f}, "
+            f"{iv.high:+.4f}] (players paired by id, resampled within fold and label, "
+            f"{iv.n_boot} draws)")
+    if rule == "worse":
+        if not (np.isfinite(iv.high) and iv.high >= -margin):
+            return f"{head}: WORSE than the baseline by more than {margin}"
+        text = (f"{head}: not shown worse than the baseline by more than the margin {margin} "
+                f"(rule worse; this is not a claim of non-inferiority")
+        if iv.low < -margin:
+            text += f": the interval still allows a loss of up to {-iv.low:.4f}"
+        return text + ")"
+    if np.isfinite(iv.low) and iv.low >= -margin:
+        return f"{head}: non-inferior within margin {margin} (whole CI >= {-margin})"
+    return f"{head}: not shown non-inferior within margin {margin} (CI reaches {iv.low:+.4f})"
 
 
 def resolve_baseline(spec: str, candidate_run: str | Path, registry: str | Path | None = None
@@ -201,35 +253,54 @@ def f1_delta(ctx, *, margin: float, confidence: float, n_boot: int,
     out = []
     for mode in [m for m in expected_modes(ctx) if m in expected_modes(base)]:
         name = f"baseline.f1_delta[{mode}]"
-        c_fold, _, _, c_prob = results_f1(ctx, mode)
-        b_fold, _, _, b_prob = results_f1(base, mode)
-        by_fold = {k: c_fold[k] - b_fold[k] for k in folds if k in c_fold and k in b_fold}
-        _, c_counts, cp = player_counts(c_frame, mode, folds)
-        _, b_counts, bp = player_counts(b_frame, mode, folds)
-        missing = c_prob + b_prob + cp + [f"baseline {p}" for p in bp]
+        c_players, cp = fold_players(c_frame, mode, folds)
+        b_players, bp = fold_players(b_frame, mode, folds)
+        c_pair, b_pair, dropped, unpaired = pair_folds(c_players, b_players)
+        # per fold: macro F1 of the paired players' held-out takes, candidate - baseline
+        by_fold = {k: float(macro_f1_from_counts(c.counts.sum(0))
+                            - macro_f1_from_counts(b.counts.sum(0)))
+                   for k, c, b in zip(folds, c_pair, b_pair, strict=True) if c.players.size}
+        missing = cp + [f"baseline {p}" for p in bp] + [f"{mode}: {p}" for p in unpaired]
         expected = {"ci_high" if rule == "worse" else "ci_low": f">= {-margin}"}
         if missing:
             out.append(CheckResult(name, "baseline", False, observed=None, expected=expected,
-                                   message="; ".join(missing),
-                                   details={"mode": mode, "per_fold_delta": by_fold}))
+                                   message="; ".join(dict.fromkeys(missing)),
+                                   details={"mode": mode, "per_fold_delta": by_fold,
+                                            "dropped_players": dropped}))
             continue
-        iv = paired_bootstrap(c_counts, b_counts, n_boot=n_boot, confidence=confidence,
+        thin = thin_strata(c_pair, folds)
+        if thin:
+            point = float(np.mean(list(by_fold.values())))
+            out.append(CheckResult(
+                name, "baseline", False, observed={"delta": round(point, 4), "ci": None},
+                expected=expected,
+                message=(f"{mode}: delta {point:+.4f}, but no {confidence:.0%} interval can be "
+                         f"estimated: {'; '.join(thin)} (players are resampled within (fold, "
+                         f"label) strata; each needs >= {MIN_STRATUM_PLAYERS} players held "
+                         "out in both runs): not compared"),
+                details={"mode": mode, "per_fold_delta": by_fold, "delta": point, "ci": None,
+                         "ci_estimable": False, "thin_strata": thin, "rule": rule,
+                         "margin": margin, "dropped_players": dropped,
+                         "baseline_run": str(base.run_dir)}))
+            continue
+        iv = paired_bootstrap(c_players, b_players, n_boot=n_boot, confidence=confidence,
                               rng=gate_rng(ctx, name))
         bound = iv.high if rule == "worse" else iv.low
         passed = bool(np.isfinite(bound) and bound >= -margin)
-        verdict = "not worse than" if passed else "WORSE than"
-        message = (f"{mode}: delta {iv.delta:+.4f}, {confidence:.0%} CI "
-                   f"[{iv.low:+.4f}, {iv.high:+.4f}] (players resampled within folds, "
-                   f"{n_boot} draws): {verdict} the baseline by more than {margin}"
-                   if rule == "worse" else
-                   f"{mode}: delta {iv.delta:+.4f}, {confidence:.0%} CI [{iv.low:+.4f}, "
-                   f"{iv.high:+.4f}]: {'non-inferior' if passed else 'not shown non-inferior'}"
-                   f" within margin {margin}")
+        message = delta_message(mode, iv, rule=rule, margin=margin)
+        n_dropped = dropped["n_first_only"] + dropped["n_second_only"]
+        if n_dropped:
+            message += (f"; {n_dropped} player(s) held out in only one run dropped from the "
+                        f"pairing ({dropped['n_first_only']} candidate-only, "
+                        f"{dropped['n_second_only']} baseline-only), {iv.n_players} paired")
         details: dict[str, Any] = {
             "mode": mode, "per_fold_delta": by_fold, "delta": iv.delta, "ci": [iv.low, iv.high],
             "confidence": confidence, "n_boot": n_boot, "rule": rule, "margin": margin,
             "method": "paired percentile bootstrap of mean-over-folds macro F1, players "
-                      "resampled with replacement within each fold",
+                      "paired by id and resampled with replacement within each (fold, label) "
+                      "stratum",
+            "paired_players": iv.n_players, "dropped_players": dropped, "ci_estimable": True,
+            "claims": _CLAIMS[(rule, passed)],
             "baseline_run": str(base.run_dir), "seed": ctx.seed}
         out.append(CheckResult(name, "baseline", passed,
                                observed={"delta": round(iv.delta, 4),

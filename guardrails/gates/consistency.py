@@ -2,8 +2,10 @@
 
 Every fold's macro F1, weighted F1 and accuracy in ``complete_results.json`` is
 recomputed from ``predictions.parquet`` (held-out rows of that mode and fold) with
-the gates' own numpy metrics, and so are the per-mode means. A disagreement beyond
-``tolerance`` fails, naming the mode, fold, metric and both values. When the stored
+the gates' own numpy metrics, and so are the per-mode means and stds over folds (std
+with ``ddof = STD_DDOF``, ``profy.schemas``; the file's own ``std_ddof`` must declare
+the same convention). A disagreement beyond ``tolerance`` fails, naming the mode, fold
+(or statistic), metric and both values. When the stored
 "macro F1" equals the recomputed *weighted* F1 instead, the message says so: the
 old model's results reported weighted F1 as macro.
 """
@@ -17,20 +19,17 @@ import numpy as np
 
 from guardrails._registry import register
 from guardrails._result import CheckResult
-from guardrails.gates._evidence import RESULTS, expected_folds, expected_modes
-from guardrails.gates._metrics import macro_f1, weighted_f1
+from guardrails.gates._evidence import (
+    RESULTS,
+    STD_DDOF,
+    expected_folds,
+    expected_modes,
+    recompute,
+)
 
 __all__ = ["recompute", "results_match_predictions"]
 
-
-def recompute(preds, mode: str, fold: int) -> dict[str, float] | None:
-    """``{macro_f1, weighted_f1, accuracy, n_samples}`` of one mode/fold, or None if empty."""
-    rows = preds[(preds["mode"] == mode) & (preds["fold"] == fold)]
-    if rows.empty:
-        return None
-    y, p = rows["label"].to_numpy(), rows["prediction"].to_numpy()
-    return {"macro_f1": macro_f1(y, p), "weighted_f1": weighted_f1(y, p),
-            "accuracy": float(np.mean(y == p)), "n_samples": int(len(rows))}
+_METRICS = ("macro_f1", "weighted_f1", "accuracy")
 
 
 def _num(value: Any) -> float | None:
@@ -53,8 +52,8 @@ def _compare(stored: Any, fresh: float, *, where: str, tolerance: float,
 
 
 @register("gate.results_match_predictions", category="gate", params={"tolerance": 1e-6},
-          description="complete_results.json per-fold/mean metrics equal those recomputed "
-                      "from predictions.parquet (macro F1 is macro)")
+          description="complete_results.json per-fold/mean/std metrics equal those "
+                      "recomputed from predictions.parquet (macro F1 is macro)")
 def results_match_predictions(ctx, *, tolerance: float) -> CheckResult:
     """Recompute every stored fold metric from the predictions and compare."""
     name = "gate.results_match_predictions"
@@ -65,6 +64,11 @@ def results_match_predictions(ctx, *, tolerance: float) -> CheckResult:
     problems: list[str] = []
     table: dict[str, dict[str, Any]] = {}
     compared = 0
+    declared = data.get("std_ddof") if isinstance(data, dict) else None
+    if not (isinstance(declared, int) and not isinstance(declared, bool)
+            and declared == STD_DDOF):
+        problems.append(f"{RESULTS} std_ddof {declared!r} != {STD_DDOF} "
+                        "(profy.schemas.STD_DDOF, the convention every std is recomputed with)")
     for mode in expected_modes(ctx):
         block = modes_block.get(mode)
         if not isinstance(block, dict):
@@ -87,7 +91,7 @@ def results_match_predictions(ctx, *, tolerance: float) -> CheckResult:
                 continue
             fresh_by_fold[k] = fresh
             table[f"{mode}/{k}"] = {"stored_macro_f1": stored.get("macro_f1"), **fresh}
-            for metric in ("macro_f1", "weighted_f1", "accuracy"):
+            for metric in _METRICS:
                 compared += 1
                 issue = _compare(stored.get(metric), fresh[metric],
                                  where=f"{mode} fold {k} {metric}", tolerance=tolerance,
@@ -95,14 +99,17 @@ def results_match_predictions(ctx, *, tolerance: float) -> CheckResult:
                 if issue:
                     problems.append(issue)
         if fresh_by_fold and len(fresh_by_fold) == len(expected_folds(ctx)):
-            mean_block = block.get("mean") if isinstance(block.get("mean"), dict) else {}
-            for metric in ("macro_f1", "weighted_f1", "accuracy"):
-                compared += 1
-                fresh_mean = float(np.mean([f[metric] for f in fresh_by_fold.values()]))
-                issue = _compare(mean_block.get(metric), fresh_mean,
-                                 where=f"{mode} mean {metric}", tolerance=tolerance)
-                if issue:
-                    problems.append(issue)
+            for stat, fn in (("mean", np.mean),
+                             ("std", lambda v: np.std(v, ddof=STD_DDOF))):
+                stat_block = block.get(stat) if isinstance(block.get(stat), dict) else {}
+                for metric in _METRICS:
+                    compared += 1
+                    fresh_stat = float(fn([fresh_by_fold[k][metric]
+                                           for k in sorted(fresh_by_fold)]))
+                    issue = _compare(stat_block.get(metric), fresh_stat,
+                                     where=f"{mode} {stat} {metric}", tolerance=tolerance)
+                    if issue:
+                        problems.append(issue)
     passed = not problems
     message = (f"{compared} stored metrics equal their recomputation from predictions.parquet"
                if passed else "; ".join(problems[:4]) + (f" (+{len(problems) - 4} more)"

@@ -10,10 +10,18 @@ Methods (named in the result's details):
   Stability Index, ``PSI = sum_b (c_b - b_b) * ln(c_b / b_b)`` over ``psi_bins``
   quantile bins of the baseline (shares floored at 1e-4 so an empty bin stays finite).
   A column drifts when ``p < alpha`` or ``PSI > max_psi``.
-- normalization statistics (``norm_stats/fold_K.json``): per fold and statistic
-  (``audio_mean``, ``audio_std``, ``sensor_mean``, ``sensor_std``) the KS test over the
-  per-channel values and the largest channel shift of the mean in baseline standard
-  deviations (``max |mu_c - mu_b| / sd_b``); reported, drifting when ``p < alpha``.
+- normalization statistics (``norm_stats/fold_K.json``), per fold and modality
+  (``audio``: one value per mel channel, ``sensor``: per key), channel by channel: the
+  standardized shift of each channel's mean, ``|mean_c[i] - mean_b[i]| / std_b[i]``
+  (candidate mean against the baseline's mean and std of *the same* channel ``i``, so a
+  reordered channel axis is a shift). A fold/modality drifts when any channel moves by
+  more than ``max_shift_sd`` baseline standard deviations; the channels are named. The
+  per-channel ratio ``std_c / std_b`` is reported beside it.
+
+What could not be compared is said, and the check then fails (a warning under the
+default criteria), never "no drift": no numeric ``audio_stats`` column in both runs, a
+column without finite values on one side, a fold's ``norm_stats`` file missing in one
+run, or statistics whose channel counts differ or hold non-finite values or a std <= 0.
 """
 
 from __future__ import annotations
@@ -66,63 +74,139 @@ def _ks(a, b) -> tuple[float, float]:
     return float(res.statistic), float(res.pvalue)
 
 
-def _norm_drift(ctx, alpha: float) -> tuple[dict[str, Any], list[str]]:
-    rows, drifting = {}, []
-    for k in expected_folds(ctx):
+def channel_shift(cand_mean, base_mean, base_std) -> np.ndarray:
+    """Per-channel standardized shift ``|cand_mean - base_mean| / base_std``.
+
+    Args:
+        cand_mean: the candidate's per-channel means, ``(C,)``.
+        base_mean: the baseline's means of the same channels, ``(C,)``.
+        base_std: the baseline's per-channel stds, ``(C,)``, all > 0.
+
+    Returns:
+        float64 ``(C,)``: shift of each channel in baseline standard deviations.
+
+    Raises:
+        ValueError: shapes differ, a value is not finite, or a std is <= 0 (the caller
+            reports that the statistics could not be compared).
+    """
+    mc, mb, sb = (np.asarray(v, dtype=np.float64) for v in (cand_mean, base_mean, base_std))
+    if mc.ndim != 1 or not mc.size:
+        raise ValueError(f"no per-channel values (candidate mean {mc.shape})")
+    if mc.shape != mb.shape or mb.shape != sb.shape:
+        raise ValueError(f"channel counts differ (candidate mean {mc.shape}, baseline mean "
+                         f"{mb.shape}, baseline std {sb.shape})")
+    if not (np.isfinite(mc).all() and np.isfinite(mb).all() and np.isfinite(sb).all()):
+        raise ValueError("a statistic is not finite")
+    if (sb <= 0).any():
+        raise ValueError(f"baseline std <= 0 at channel {int(np.flatnonzero(sb <= 0)[0])}")
+    return np.abs(mc - mb) / sb
+
+
+def _values(stats: Any, key: str) -> Any:
+    return stats.get(key) if isinstance(stats, dict) else None
+
+
+def _norm_drift(ctx, max_shift_sd: float) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Per fold and modality, channel-wise mean shifts -> ``(table, drifting, uncompared)``."""
+    rows: dict[str, Any] = {}
+    drifting: list[str] = []
+    uncompared: list[str] = []
+    folds = sorted(set(expected_folds(ctx)) | set(expected_folds(ctx.baseline)))
+    for k in folds:
         rel = f"norm_stats/fold_{k}.json"
-        if not (ctx.exists(rel) and ctx.baseline.exists(rel)):
-            rows[str(k)] = "missing in one run"
+        absent = [side for side, run in (("candidate", ctx), ("baseline", ctx.baseline))
+                  if not run.exists(rel)]
+        if absent:
+            reason = f"fold {k}: {rel} missing in the {' and the '.join(absent)} run"
+            rows[str(k)] = {"compared": False, "reason": reason}
+            uncompared.append(reason)
             continue
         cand, base = ctx.json(rel), ctx.baseline.json(rel)
-        fold = {}
-        for key in ("audio_mean", "audio_std", "sensor_mean", "sensor_std"):
-            c, b = np.asarray(cand.get(key) or [], float), np.asarray(base.get(key) or [], float)
-            stat, p = _ks(b, c)
-            fold[key] = {"ks": stat, "p": p}
-            if np.isfinite(p) and p < alpha:
-                drifting.append(f"fold {k} {key}")
+        fold: dict[str, Any] = {"compared": True}
         for mod in ("audio", "sensor"):
-            mc = np.asarray(cand.get(f"{mod}_mean") or [], float)
-            mb = np.asarray(base.get(f"{mod}_mean") or [], float)
-            sb = np.asarray(base.get(f"{mod}_std") or [], float)
-            if mc.shape == mb.shape == sb.shape and mc.size:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    fold[f"{mod}_max_shift_sd"] = float(np.nanmax(np.abs(mc - mb) / sb))
+            try:
+                shift = channel_shift(_values(cand, f"{mod}_mean"), _values(base, f"{mod}_mean"),
+                                      _values(base, f"{mod}_std"))
+                ratio = np.asarray(_values(cand, f"{mod}_std"), dtype=np.float64) / np.asarray(
+                    _values(base, f"{mod}_std"), dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                reason = f"fold {k} {mod}: {rel} {exc}"
+                fold[mod] = {"compared": False, "reason": reason}
+                fold["compared"] = False
+                uncompared.append(reason)
+                continue
+            over = np.flatnonzero(shift > max_shift_sd)
+            worst = int(np.argmax(shift))
+            fold[mod] = {"n_channels": int(shift.size), "max_shift_sd": float(shift[worst]),
+                         "worst_channel": worst, "channels_over": over.tolist(),
+                         "std_ratio_range": ([float(ratio.min()), float(ratio.max())]
+                                             if ratio.shape == shift.shape else None)}
+            if over.size:
+                shown = ", ".join(str(int(c)) for c in over[:8])
+                more = f" (+{over.size - 8} more)" if over.size > 8 else ""
+                drifting.append(f"fold {k} {mod} channel(s) {shown}{more} of {shift.size} "
+                                f"shifted > {max_shift_sd} SD (max {shift[worst]:.2f} at "
+                                f"channel {worst})")
         rows[str(k)] = fold
-    return rows, drifting
+    return rows, drifting, uncompared
 
 
 @register("baseline.drift", category="baseline",
           applies=lambda ctx: None if ctx.baseline is not None else "no baseline given",
-          params={"alpha": 0.01, "max_psi": 0.25, "psi_bins": 10},
-          description="corpus drift vs the baseline: KS + PSI per audio_stats column, KS on "
-                      "normalization stats")
-def drift(ctx, *, alpha: float, max_psi: float, psi_bins: int) -> CheckResult:
-    """Per-column drift between the baseline's and this run's corpus statistics."""
+          params={"alpha": 0.01, "max_psi": 0.25, "psi_bins": 10, "max_shift_sd": 1.0},
+          description="corpus drift vs the baseline: KS + PSI per audio_stats column, "
+                      "per-channel mean shift of the normalization stats")
+def drift(ctx, *, alpha: float, max_psi: float, psi_bins: int,
+          max_shift_sd: float) -> CheckResult:
+    """Per-column and per-channel drift between the baseline's and this run's corpus."""
     cand, base = ctx.frame("audio_stats.parquet"), ctx.baseline.frame("audio_stats.parquet")
     columns = [c for c in cand.columns if c in base.columns and c not in _SKIP
-               and np.issubdtype(cand[c].dtype, np.number)]
-    table, drifting = {}, []
+               and np.issubdtype(cand[c].dtype, np.number)
+               and np.issubdtype(base[c].dtype, np.number)]
+    table, drifting, uncompared = {}, [], []
+    if not columns:
+        uncompared.append("audio_stats.parquet: no numeric column in both runs "
+                          f"(candidate {sorted(map(str, cand.columns))}, baseline "
+                          f"{sorted(map(str, base.columns))})")
     for col in columns:
         stat, p = _ks(base[col], cand[col])
         value = psi(base[col].to_numpy(), cand[col].to_numpy(), psi_bins)
         table[col] = {"ks": stat, "p": p, "psi": value}
-        if (np.isfinite(p) and p < alpha) or (np.isfinite(value) and value > max_psi):
+        if not (np.isfinite(p) and np.isfinite(value)):
+            uncompared.append(f"audio_stats.parquet {col}: no finite values in one run")
+        elif p < alpha or value > max_psi:
             drifting.append(col)
-    norm, norm_drifting = _norm_drift(ctx, alpha)
+    norm, norm_drifting, norm_uncompared = _norm_drift(ctx, max_shift_sd)
+    uncompared += [f"norm_stats {u}" for u in norm_uncompared]
     worst = max(table, key=lambda c: table[c]["psi"] if np.isfinite(table[c]["psi"]) else -1,
                 default=None)
     all_drift = drifting + [f"norm_stats {d}" for d in norm_drifting]
-    message = (f"no drift in {len(columns)} audio_stats columns and the normalization "
-               f"statistics (KS alpha={alpha}, PSI <= {max_psi})" if not all_drift
-               else f"drift in {', '.join(all_drift[:6])}"
-               + (f" (+{len(all_drift) - 6} more)" if len(all_drift) > 6 else ""))
+    parts = []
+    if all_drift:
+        parts.append(f"drift in {'; '.join(all_drift[:6])}"
+                     + (f" (+{len(all_drift) - 6} more)" if len(all_drift) > 6 else ""))
+    if uncompared:
+        parts.append(f"could not compare: {'; '.join(uncompared[:4])}"
+                     + (f" (+{len(uncompared) - 4} more)" if len(uncompared) > 4 else ""))
+    n_norm = sum(1 for f in norm.values() for m in ("audio", "sensor")
+                 if isinstance(f.get(m), dict) and "max_shift_sd" in f[m])
+    message = ("; ".join(parts) if parts else
+               f"no drift in {len(columns)} audio_stats columns (KS alpha={alpha}, PSI <= "
+               f"{max_psi}) and {n_norm} fold/modality normalization statistics (every "
+               f"channel's mean within {max_shift_sd} baseline SD)")
     return CheckResult(
-        "baseline.drift", "baseline", not all_drift,
-        observed={"drifting": len(all_drift), "worst_psi": None if worst is None
-                  else {worst: round(table[worst]["psi"], 4)}},
-        expected={"ks_p": f">= {alpha}", "psi": f"<= {max_psi}"}, message=message,
+        "baseline.drift", "baseline", not all_drift and not uncompared,
+        observed={"drifting": len(all_drift), "uncompared": len(uncompared),
+                  "worst_psi": None if worst is None else {worst: round(table[worst]["psi"], 4)},
+                  "max_shift_sd": max((f[m]["max_shift_sd"] for f in norm.values()
+                                       for m in ("audio", "sensor")
+                                       if isinstance(f.get(m), dict)
+                                       and "max_shift_sd" in f[m]), default=None)},
+        expected={"ks_p": f">= {alpha}", "psi": f"<= {max_psi}",
+                  "max_shift_sd": f"<= {max_shift_sd}", "uncompared": 0},
+        message=message,
         details={"method": "scipy.stats.ks_2samp (two-sided) + PSI over baseline quantile "
-                           f"bins ({psi_bins}); norm stats: KS over channels",
+                           f"bins ({psi_bins}); norm stats: per-channel |mean_c - mean_b| / "
+                           "std_b, channel identity kept",
                  "audio_stats": table, "norm_stats": norm, "drifting": all_drift,
-                 "baseline_run": str(ctx.baseline.run_dir)})
+                 "uncompared": uncompared, "baseline_run": str(ctx.baseline.run_dir)})

@@ -15,7 +15,7 @@ import math
 import re
 from typing import Any, TypedDict
 
-from profy.schemas import LABELS, MODES
+from profy.schemas import LABELS, MODES, STD_DDOF
 
 __all__ = [
     "COMPLETE_RESULTS_SCHEMA",
@@ -131,7 +131,7 @@ COMPLETE_RESULTS_SCHEMA: dict[str, Any] = {
         "class_names": {"const": list(LABELS)},
         "zero_division": {"enum": [0.0, 1.0]},
         "ece_n_bins": _POSITIVE,
-        "std_ddof": {"const": 0},
+        "std_ddof": {"const": STD_DDOF},
         "std_warning": {"type": "number", "minimum": 0.0},
         "higher_is_better": _per_metric({"type": "boolean"}),
         "metric_versions": _per_metric({"type": "string"}),

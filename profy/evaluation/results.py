@@ -47,7 +47,7 @@ from profy.evaluation.metrics import (
     confusion_matrix,
     expected_calibration_error,
 )
-from profy.schemas import LABELS, MODES
+from profy.schemas import LABELS, MODES, STD_DDOF
 
 __all__ = [
     "COMPLETE_RESULTS_SCHEMA",
@@ -65,7 +65,6 @@ __all__ = [
 ]
 
 KNOWN_SCHEMA_VERSIONS = (RESULTS_SCHEMA_VERSION,)
-STD_DDOF = 0  # population std over folds (see the module docstring)
 ZERO_DIVISION = 0.0  # a class with no takes/predictions in a fold scores 0, not 1
 ECE_BINS = 10
 _CLASSES = [0, 1]  # LABELS index; always both, so a one-class fold is still scored on two

@@ -36,6 +36,7 @@ from profy.schemas import (
     MODES,
     PREDICTIONS_SCHEMA,
     QUALITY_FIELDS,
+    STD_DDOF,
 )
 from profy.training import _telemetry as tel
 from profy.training._checkpoints import checkpoint_name, save_checkpoint
@@ -88,7 +89,7 @@ class CVResult:
         for mode, part in frame.groupby("mode", sort=False):
             f1 = part.sort_values("fold")["macro_f1"].to_numpy()
             rows.append({"mode": mode, "macro_f1_mean": float(f1.mean()),
-                         "macro_f1_std": float(f1.std()), "per_fold": f1.tolist(),
+                         "macro_f1_std": float(f1.std(ddof=STD_DDOF)), "per_fold": f1.tolist(),
                          "seconds_per_fold": part.sort_values("fold")["seconds"].tolist()})
         return pd.DataFrame(rows)
 
@@ -393,5 +394,6 @@ def _log_summary(log: tel.RunLog, run_dir: Path, fold_runs: list[FoldRun],
     for mode in modes:
         f1 = np.array([f.macro_f1 for f in fold_runs if f.mode == mode])
         log.line("RESULT", mode=mode, macro_f1_mean=float(f1.mean()),
-                 macro_f1_std=float(f1.std()), per_fold=",".join(f"{v:.4f}" for v in f1),
+                 macro_f1_std=float(f1.std(ddof=STD_DDOF)),
+                 per_fold=",".join(f"{v:.4f}" for v in f1),
                  seconds=float(sum(f.seconds for f in fold_runs if f.mode == mode)))

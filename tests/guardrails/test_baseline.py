@@ -10,6 +10,7 @@ import numpy as np
 
 from guardrails import RunContext, criteria_from_dict, run_checks
 from guardrails.cli import main
+from guardrails.gates._evidence import FoldPlayers
 from guardrails.gates._metrics import counts_by_group, macro_f1
 from guardrails.gates.baseline import comparability_problems, paired_bootstrap, resolve_baseline
 
@@ -34,15 +35,24 @@ def test_paired_player_bootstrap_covers_the_true_difference_at_about_the_stated_
         for player, lab, a, b in folds:
             chosen = rng.choice(3000, size=25, replace=False)
             keep = np.isin(player, chosen)
-            _, ca = counts_by_group(player[keep], lab[keep], a[keep])
+            ids, ca = counts_by_group(player[keep], lab[keep], a[keep])
             _, cb = counts_by_group(player[keep], lab[keep], b[keep])
-            cand.append(ca)
-            base.append(cb)
+            cand.append(FoldPlayers.from_counts(ids, ca))
+            base.append(FoldPlayers.from_counts(ids, cb))
         iv = paired_bootstrap(cand, base, n_boot=400, confidence=confidence, rng=rng)
         hits += iv.low <= truth <= iv.high
     coverage = hits / reps
     # percentile bootstrap on 25 players per fold: close to nominal, a little under
     assert 0.82 <= coverage <= 0.97, coverage
+
+
+def takes_as_players(run):
+    """Give every take its own player id (``splits.parquet``): the tiny corpus holds one
+    player per (fold, label), too few to resample; three takes per stratum are enough."""
+    splits = mut.read(run, "splits")
+    splits["player_id"] = splits["sample_id"]
+    mut.write(run, "splits", splits)
+    return run
 
 
 def _ctx(run, baseline=None, seed=0, tmp=None):
@@ -56,16 +66,29 @@ def _run(ctx, *names, params=None):
     return run_checks(ctx, crit)
 
 
-def test_same_run_as_baseline_has_zero_delta_and_passes(tiny_run_ro, tmp_path):
-    results = _run(_ctx(tiny_run_ro, tiny_run_ro, tmp=tmp_path), "baseline.f1_delta",
-                   "baseline.drift")
+def test_same_run_as_baseline_has_zero_delta_and_passes(tiny_run, tmp_path):
+    run = takes_as_players(tiny_run)
+    results = _run(_ctx(run, run, tmp=tmp_path), "baseline.f1_delta", "baseline.drift")
     deltas = {r.name: r for r in results if r.name.startswith("baseline.f1_delta")}
     assert set(deltas) == {f"baseline.f1_delta[{m}]" for m in ("sensor", "audio", "multimodal")}
     for r in deltas.values():
         assert r.passed and r.details["delta"] == 0.0 and r.details["ci"] == [0.0, 0.0]
         assert set(r.details["per_fold_delta"]) == {0, 1, 2}
+        assert r.details["dropped_players"]["n_first_only"] == 0
     drift = next(r for r in results if r.name == "baseline.drift")
     assert drift.passed and "ks_2samp" in drift.details["method"]
+
+
+def test_one_player_per_label_and_fold_gives_no_interval(tiny_run_ro, tmp_path):
+    """The tiny corpus holds one pro and one amateur player per fold: a resample within
+    (fold, label) strata never varies, so no interval is claimed (issue 18, item 9)."""
+    results = _run(_ctx(tiny_run_ro, tiny_run_ro, tmp=tmp_path), "baseline.f1_delta")
+    assert len(results) == 3
+    for r in results:
+        assert not r.passed and r.details["ci"] is None and not r.details["ci_estimable"]
+        assert "no 95% interval can be estimated" in r.message
+        assert "fold 0: 1 amateur player, 1 pro player" in r.message
+        assert r.details["delta"] == 0.0
 
 
 def test_without_baseline_the_checks_skip(tiny_run_ro, tmp_path):
@@ -74,14 +97,18 @@ def test_without_baseline_the_checks_skip(tiny_run_ro, tmp_path):
 
 
 def test_worse_candidate_fails_and_seed_repeats_the_interval(tiny_run_ro, tiny_run, tmp_path):
+    base = tmp_path / "base" / tiny_run_ro.name
+    shutil.copytree(tiny_run_ro, base)
+    takes_as_players(base)
+    takes_as_players(tiny_run)
     preds = mut.read(tiny_run, "predictions")
     mm = preds["mode"] == "multimodal"
     preds.loc[mm, "prediction"] = 1 - preds.loc[mm, "label"]  # every multimodal take wrong
     mut.write(tiny_run, "predictions", preds)
     params = {"baseline.f1_delta": {"n_boot": 500}}
-    one = {r.name: r for r in _run(_ctx(tiny_run, tiny_run_ro, seed=3, tmp=tmp_path),
+    one = {r.name: r for r in _run(_ctx(tiny_run, base, seed=3, tmp=tmp_path),
                                    "baseline.f1_delta", params=params)}
-    two = {r.name: r for r in _run(_ctx(tiny_run, tiny_run_ro, seed=3, tmp=tmp_path),
+    two = {r.name: r for r in _run(_ctx(tiny_run, base, seed=3, tmp=tmp_path),
                                    "baseline.f1_delta", params=params)}
     bad = one["baseline.f1_delta[multimodal]"]
     assert not bad.passed and "WORSE" in bad.message

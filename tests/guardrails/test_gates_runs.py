@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from guardrails import RunContext, criteria_from_dict, run_checks
+from guardrails.gates._evidence import recomputed_f1
 from profy import schemas as S
 from profy._io import write_parquet_atomic
 
@@ -28,6 +29,15 @@ def run_gates(run, tmp_path, *names, params=None, seed=0):
     crit = criteria_from_dict({"version": 1, "checks": {n: params.get(n, {}) for n in names}})
     results = run_checks(RunContext(run, report_dir=tmp_path / "rep", seed=seed), crit)
     return {r.name: r for r in results}
+
+
+def takes_as_players(run):
+    """Give every take its own player id (``splits.parquet``): the tiny corpus holds one
+    player per (fold, label), too few to resample; three takes per stratum are enough."""
+    splits = mut.read(run, "splits")
+    splits["player_id"] = splits["sample_id"]
+    mut.write(run, "splits", splits)
+    return run
 
 
 def results_json(run):
@@ -54,14 +64,21 @@ def test_legacy_run_fails_the_known_bug_guards_and_mm_audiofix_passes(
     assert "min_sensor_weight 0.0" in bad["gate.sensor_weight_clamp"].message
 
 
-def test_f1_gates_pass_at_their_boundary_and_fail_just_above(tiny_run_ro, tmp_path):
+def test_f1_gates_pass_at_their_boundary_and_fail_just_above(tiny_run, tmp_path):
+    tiny_run_ro = takes_as_players(tiny_run)  # enough players per stratum for stability
+    # the gates decide on figures recomputed from predictions.parquet (issue 18, item 3):
+    # read them from a lax run, then put each threshold exactly on them
+    lax = {"gate.multimodal_f1": {"min_mean": 0.0, "max_std": 1.0},
+           "gate.audio_f1": {"min_mean": 0.0, "max_std": 1.0}}
+    seen = {n: r.details for n, r in run_gates(tiny_run_ro, tmp_path, *lax, params=lax).items()}
     data = results_json(tiny_run_ro)["modes"]
-    mm, au = data["multimodal"], data["audio"]
-    at = {"gate.multimodal_f1": {"min_mean": mm["mean"]["macro_f1"],
-                                 "max_std": mm["std"]["macro_f1"]},
-          "gate.audio_f1": {"min_mean": au["mean"]["macro_f1"], "max_std": au["std"]["macro_f1"]},
-          "gate.multimodal_vs_sensor": {
-              "min_delta": mm["mean"]["macro_f1"] - data["sensor"]["mean"]["macro_f1"]}}
+    for d in seen.values():  # ... and they agree with what the run published
+        assert d["mean"] == pytest.approx(data[d["mode"]]["mean"]["macro_f1"], abs=1e-9)
+        assert d["std"] == pytest.approx(data[d["mode"]]["std"]["macro_f1"], abs=1e-9)
+    ctx = RunContext(tiny_run_ro)
+    delta = recomputed_f1(ctx, "multimodal")[1] - recomputed_f1(ctx, "sensor")[1]
+    at = {n: {"min_mean": d["mean"], "max_std": d["std"]} for n, d in seen.items()}
+    at["gate.multimodal_vs_sensor"] = {"min_delta": delta}
     ok = run_gates(tiny_run_ro, tmp_path, *at, params=at)
     assert all(r.passed for r in ok.values()), [r.message for r in ok.values()]
     for r in ok.values():
@@ -73,7 +90,8 @@ def test_f1_gates_pass_at_their_boundary_and_fail_just_above(tiny_run_ro, tmp_pa
     assert "< " in fail["gate.multimodal_f1"].message
 
 
-def test_min_stability_turns_a_fragile_pass_into_a_fail(tiny_run_ro, tmp_path):
+def test_min_stability_turns_a_fragile_pass_into_a_fail(tiny_run, tmp_path):
+    tiny_run_ro = takes_as_players(tiny_run)  # enough players per stratum for stability
     mm = results_json(tiny_run_ro)["modes"]["multimodal"]
     params = {"gate.multimodal_f1": {"min_mean": mm["mean"]["macro_f1"], "max_std": 1.0}}
     res = run_gates(tiny_run_ro, tmp_path, "gate.multimodal_f1", params=params)
@@ -88,7 +106,11 @@ def test_min_stability_turns_a_fragile_pass_into_a_fail(tiny_run_ro, tmp_path):
 
 
 @pytest.mark.parametrize("breakage", ["nan_mean", "missing_fold", "missing_mode"])
-def test_f1_gate_fails_on_missing_or_nan_evidence(tiny_run, tmp_path, breakage):
+def test_broken_results_file_fails_the_match_not_the_recomputed_gates(tiny_run, tmp_path,
+                                                                       breakage):
+    """The F1 gates recompute from predictions.parquet (issue 18, item 3): a results file
+    with a NaN, a missing fold or mode fails gate.results_match_predictions, and the
+    gates name what the file publishes without deciding on it."""
     data = results_json(tiny_run)
     if breakage == "nan_mean":
         data["modes"]["multimodal"]["mean"]["macro_f1"] = float("nan")
@@ -103,8 +125,26 @@ def test_f1_gate_fails_on_missing_or_nan_evidence(tiny_run, tmp_path, breakage):
     lax = {"gate.multimodal_f1": {"min_mean": 0.0, "max_std": 1.0},
            "gate.multimodal_vs_sensor": {"min_delta": -1.0}}
     res = run_gates(tiny_run, tmp_path, *lax, "gate.results_match_predictions", params=lax)
+    match = res.pop("gate.results_match_predictions")
+    assert not match.passed and want in match.message, match.message
     for r in res.values():
-        assert not r.passed and want in r.message, r.message
+        assert r.passed, r.message
+        if breakage != "missing_fold":  # mean and std are still published then
+            assert "complete_results.json publishes mean None" in r.message
+
+
+@pytest.mark.parametrize("breakage", ["missing_fold", "missing_mode"])
+def test_f1_gates_fail_on_missing_predictions(tiny_run, tmp_path, breakage):
+    preds = mut.read(tiny_run, "predictions")
+    mm = preds["mode"] == "multimodal"
+    gone = mm & (preds["fold"] == 2) if breakage == "missing_fold" else mm
+    mut.write(tiny_run, "predictions", preds[~gone].reset_index(drop=True))
+    lax = {"gate.multimodal_f1": {"min_mean": 0.0, "max_std": 1.0},
+           "gate.multimodal_vs_sensor": {"min_delta": -1.0}}
+    res = run_gates(tiny_run, tmp_path, *lax, "gate.results_match_predictions", params=lax)
+    for r in res.values():
+        assert not r.passed and "multimodal: fold 2 has no rows in predictions.parquet" in (
+            r.message), r.message
 
 
 def test_results_that_disagree_with_predictions_are_named(tiny_run, tmp_path):

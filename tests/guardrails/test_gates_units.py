@@ -119,11 +119,13 @@ def test_percentile_interval_and_psi():
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 2**32 - 1))
 def test_same_seed_same_interval(seed):
+    from guardrails.gates._evidence import FoldPlayers
     from guardrails.gates.baseline import paired_bootstrap
 
     rng = np.random.default_rng(1)
-    cand = [rng.integers(0, 4, size=(6, 4)) for _ in range(3)]
-    base = [rng.integers(0, 4, size=(6, 4)) for _ in range(3)]
+    ids = np.array([f"p{i}" for i in range(6)])
+    cand = [FoldPlayers.from_counts(ids, rng.integers(0, 4, size=(6, 4))) for _ in range(3)]
+    base = [FoldPlayers.from_counts(ids, rng.integers(0, 4, size=(6, 4))) for _ in range(3)]
     one = paired_bootstrap(cand, base, n_boot=200, confidence=0.9,
                            rng=np.random.default_rng(seed))
     two = paired_bootstrap(cand, base, n_boot=200, confidence=0.9,
