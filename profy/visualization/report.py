@@ -31,7 +31,7 @@ EVIDENCE_FILES = (
     "config.yaml", "config_hash", "training.log", "complete_results.json",
     "splits.parquet", "predictions.parquet", "modality_weights.parquet", "gate_log.parquet",
     "audio_stats.parquet", "epochs.parquet", "manifest.parquet", "model_summary.json",
-    "features/feature_index.parquet",
+    "features/feature_index.parquet", "quarantine.json",
 )
 _EVIDENCE_DIRS = ("guardrails", "norm_stats", "checkpoints", "onnx", "confusion", "plots")
 
@@ -89,8 +89,14 @@ def _verdict_html(verdict: dict | None, path: Path | None, run: Path, base: str)
         f'<td>{_e(c.get("category", ""))}</td><td>{_e(_fmt(c.get("observed")))}</td>'
         f'<td>{_e(_fmt(c.get("expected")))}</td><td>{_e(c.get("message", ""))}</td></tr>'
         for c, s in zip(checks, statuses, strict=True))
+    # skipped checks right under the verdict: not judged (no evidence), never a pass
+    skipped = "".join(f'<li><code>{_e(c["name"])}</code>: {_e(c.get("message", ""))}</li>'
+                      for c, s in zip(checks, statuses, strict=True) if s == "skip")
+    skipped = (f'<p class="skipped"><b>Not judged</b> ({statuses.count("skip")} skipped: no '
+               f'evidence, not a pass):</p><ul class="skipped">{skipped}</ul>'
+               if skipped else "")
     return (f'<div class="banner {css}">verdict: {_e(overall.upper())} ({_e(counts)}) '
-            f'&mdash; <a href="{href}">{rel}</a></div>'
+            f'&mdash; <a href="{href}">{rel}</a></div>{skipped}'
             '<table><tr><th>status</th><th>check</th><th>category</th><th>observed</th>'
             f'<th>expected</th><th>message</th></tr>{rows}</table>')
 
@@ -122,6 +128,31 @@ def _results_html(results: dict) -> str:
     return ("<table><tr><th>mode</th><th>macro F1</th><th>weighted F1</th><th>accuracy</th>"
             f"<th>ECE</th>{head}<th>takes</th></tr>{''.join(rows)}</table>"
             + (f"<p><b>Warnings</b></p><ul>{warnings}</ul>" if warnings else ""))
+
+
+def _quarantine_html(run: Path, base: str) -> str:
+    """The takes the run left out (``quarantine.json``): count, then one row per take."""
+    from profy.quarantine import QUARANTINE_FILE
+
+    path = run / QUARANTINE_FILE
+    link = f'<a href="{_e(base + QUARANTINE_FILE)}">{QUARANTINE_FILE}</a>'
+    if not path.is_file():
+        return f"<p>no {QUARANTINE_FILE} in this run (it predates the quarantine record)</p>"
+    doc = read_json(path)
+    takes = doc.get("takes", []) if isinstance(doc, dict) else []
+    if not takes:
+        return (f"<p>no take left out: trained on all {_e(doc.get('n_candidates', '?'))} "
+                f"takes ({link})</p>")
+    crit = doc.get("criteria") or {}
+    rows = "".join(
+        f"<tr><td><code>{_e(t.get('sample_id'))}</code></td><td>{_e(t.get('rule'))}</td>"
+        f"<td>{_e(_fmt(t.get('observed')))}</td><td>{_e(t.get('expected'))}</td>"
+        f"<td>{_e(t.get('path', ''))}</td></tr>" for t in takes)
+    return (f"<p><b>{len(takes)} of {_e(doc.get('n_candidates', '?'))} take(s) left out</b> "
+            f"(<code>--skip-bad</code>; not trained or scored on; thresholds from "
+            f"<code>{_e(crit.get('source', 'n/a'))}</code>; {link})</p>"
+            "<table><tr><th>take</th><th>rule</th><th>observed</th><th>expected</th>"
+            f"<th>file</th></tr>{rows}</table>")
 
 
 def _evidence_html(run: Path, verdict_path: Path | None, base: str) -> str:
@@ -180,6 +211,7 @@ def render_report(run: str | Path, *, verdict: str | Path | None = None,
         f'{_e(meta.get("device", "?"))} &middot; folder <code>{_e(run_dir)}</code></div>'
         f"<h2>Gate verdict</h2>{_verdict_html(verdict_obj, verdict_path, run_dir, base)}"
         f"<h2>Results (held-out, mean ± std over folds)</h2>{_results_html(results)}"
+        f"<h2>Quarantined takes</h2>{_quarantine_html(run_dir, base)}"
         f"<h2>Plots</h2><div class=\"plots\">{figures or '<p>no plots</p>'}</div>"
         f"<h2>Evidence</h2>{_evidence_html(run_dir, verdict_path, base)}</body></html>\n")
 

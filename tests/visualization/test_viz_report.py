@@ -185,3 +185,19 @@ def test_verdict_text_is_escaped_never_markup(name, message):
     assert tags <= {"div", "a", "table", "tr", "th", "td", "code"}
     text = "".join(page.text)
     assert name.replace("\r", "\n") in text.replace("\r", "\n") or "\r" in name
+
+
+def test_report_lists_the_quarantined_takes(tiny_run):
+    import json
+
+    path = tiny_run / "quarantine.json"
+    doc = json.loads(path.read_text())
+    assert doc["count"] == 0  # every run records its quarantine, empty included
+    html = write_report(tiny_run).read_text()
+    assert "no take left out" in html
+    doc["takes"] = [{"sample_id": "0123456789abcdef01234567", "rule": "nonzero_frames.min",
+                     "observed": 115.0, "expected": ">= 120", "path": "", "problem": "x"}]
+    doc["count"], doc["criteria"] = 1, {"source": "default.yaml", "data.audio_stats": {}}
+    path.write_text(json.dumps(doc))
+    html = write_report(tiny_run).read_text()
+    assert "1 of" in html and "0123456789abcdef01234567" in html and "nonzero_frames.min" in html
