@@ -48,8 +48,18 @@ def test_demo_end_to_end_and_rerun_hits_the_cache(tmp_path, capsys):
     assert gated["onnx.parity"] == "pass"
     smoke = [status for name, status in gated.items() if name.startswith("replay.smoke")]
     assert smoke and "skip" not in smoke  # the tags made the smoke replay applicable
+    for check in verdict["checks"]:  # every replay row names this run's own ONNX file + sha
+        if check["name"].startswith("replay.") and check["status"] != "skip":
+            files = check["details"]["onnx_files"]
+            assert check["details"]["run"] == str(run_dir), check["name"]
+            assert str(run_dir / "onnx" / exported[0]) in files, check["name"]
+    # the demo trains with --skip-bad: its quarantine is recorded, gated and reported
+    quarantine = json.loads((run_dir / "quarantine.json").read_text())
+    assert quarantine["criteria"]["data.audio_stats"]["min_nonzero_frames"] == 120
+    assert gated["data.quarantine"] in ("pass", "fail") and gated["data.audio_stats"] == "pass"
     report = (run_dir / "report.html").resolve()
     assert report.is_file() and (run_dir / "plots" / "confusion.png").is_file()
+    assert "Quarantined takes" in report.read_text()
     assert lines[-1] == f"report.html: {report}"
     # the generator is deterministic, so a second demo run reuses every cached take
     run_demo(out, size="tiny", overrides=("train.epochs=1",), export=False)
