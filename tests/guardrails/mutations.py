@@ -190,3 +190,12 @@ def truncate(run: Path, rel: str, keep: float = 0.5) -> Path:
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * keep)])
     return path
+
+
+def takes_as_players(run: Path) -> Path:
+    """Give every take its own player id (``splits.parquet``): the tiny corpus holds one
+    player per (fold, label), too few to resample; three takes per stratum are enough."""
+    splits = read(run, "splits")
+    splits["player_id"] = splits["sample_id"]
+    write(run, "splits", splits)
+    return run

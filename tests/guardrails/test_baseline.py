@@ -46,14 +46,6 @@ def test_paired_player_bootstrap_covers_the_true_difference_at_about_the_stated_
     assert 0.82 <= coverage <= 0.97, coverage
 
 
-def takes_as_players(run):
-    """Give every take its own player id (``splits.parquet``): the tiny corpus holds one
-    player per (fold, label), too few to resample; three takes per stratum are enough."""
-    splits = mut.read(run, "splits")
-    splits["player_id"] = splits["sample_id"]
-    mut.write(run, "splits", splits)
-    return run
-
 
 def _ctx(run, baseline=None, seed=0, tmp=None):
     base = RunContext(baseline) if baseline is not None else None
@@ -67,7 +59,7 @@ def _run(ctx, *names, params=None):
 
 
 def test_same_run_as_baseline_has_zero_delta_and_passes(tiny_run, tmp_path):
-    run = takes_as_players(tiny_run)
+    run = mut.takes_as_players(tiny_run)
     results = _run(_ctx(run, run, tmp=tmp_path), "baseline.f1_delta", "baseline.drift")
     deltas = {r.name: r for r in results if r.name.startswith("baseline.f1_delta")}
     assert set(deltas) == {f"baseline.f1_delta[{m}]" for m in ("sensor", "audio", "multimodal")}
@@ -99,8 +91,8 @@ def test_without_baseline_the_checks_skip(tiny_run_ro, tmp_path):
 def test_worse_candidate_fails_and_seed_repeats_the_interval(tiny_run_ro, tiny_run, tmp_path):
     base = tmp_path / "base" / tiny_run_ro.name
     shutil.copytree(tiny_run_ro, base)
-    takes_as_players(base)
-    takes_as_players(tiny_run)
+    mut.takes_as_players(base)
+    mut.takes_as_players(tiny_run)
     preds = mut.read(tiny_run, "predictions")
     mm = preds["mode"] == "multimodal"
     preds.loc[mm, "prediction"] = 1 - preds.loc[mm, "label"]  # every multimodal take wrong

@@ -31,14 +31,6 @@ def run_gates(run, tmp_path, *names, params=None, seed=0):
     return {r.name: r for r in results}
 
 
-def takes_as_players(run):
-    """Give every take its own player id (``splits.parquet``): the tiny corpus holds one
-    player per (fold, label), too few to resample; three takes per stratum are enough."""
-    splits = mut.read(run, "splits")
-    splits["player_id"] = splits["sample_id"]
-    mut.write(run, "splits", splits)
-    return run
-
 
 def results_json(run):
     return json.loads((run / "complete_results.json").read_text())
@@ -65,7 +57,7 @@ def test_legacy_run_fails_the_known_bug_guards_and_mm_audiofix_passes(
 
 
 def test_f1_gates_pass_at_their_boundary_and_fail_just_above(tiny_run, tmp_path):
-    tiny_run_ro = takes_as_players(tiny_run)  # enough players per stratum for stability
+    tiny_run_ro = mut.takes_as_players(tiny_run)  # enough players per stratum for stability
     # the gates decide on figures recomputed from predictions.parquet (issue 18, item 3):
     # read them from a lax run, then put each threshold exactly on them
     lax = {"gate.multimodal_f1": {"min_mean": 0.0, "max_std": 1.0},
@@ -91,7 +83,7 @@ def test_f1_gates_pass_at_their_boundary_and_fail_just_above(tiny_run, tmp_path)
 
 
 def test_min_stability_turns_a_fragile_pass_into_a_fail(tiny_run, tmp_path):
-    tiny_run_ro = takes_as_players(tiny_run)  # enough players per stratum for stability
+    tiny_run_ro = mut.takes_as_players(tiny_run)  # enough players per stratum for stability
     mm = results_json(tiny_run_ro)["modes"]["multimodal"]
     params = {"gate.multimodal_f1": {"min_mean": mm["mean"]["macro_f1"], "max_std": 1.0}}
     res = run_gates(tiny_run_ro, tmp_path, "gate.multimodal_f1", params=params)

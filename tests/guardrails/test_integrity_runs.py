@@ -34,14 +34,6 @@ def _run(run, *names, params=None, baseline=None, tmp=None, seed=0):
     return {r.name: r for r in run_checks(ctx, crit)}
 
 
-def takes_as_players(run):
-    """Give every take its own player id (``splits.parquet``): the tiny corpus holds one
-    player per (fold, label), too few to resample; three takes per stratum are enough."""
-    splits = mut.read(run, "splits")
-    splits["player_id"] = splits["sample_id"]
-    mut.write(run, "splits", splits)
-    return run
-
 
 def _results(run):
     return json.loads((run / "complete_results.json").read_text())
@@ -129,7 +121,7 @@ def test_an_edited_mean_does_not_move_the_fusion_gate(tiny_run, tmp_path):
 
 
 def test_a_passing_worse_rule_says_not_shown_worse(tiny_run, tmp_path):
-    run = takes_as_players(tiny_run)
+    run = mut.takes_as_players(tiny_run)
     res = _run(run, "baseline.f1_delta", baseline=run, tmp=tmp_path,
                params={"baseline.f1_delta": {"n_boot": 200}})
     assert len(res) == 3
@@ -223,7 +215,7 @@ def _drop_player(run, player, fold):
 
 
 def test_runs_missing_different_players_are_paired_by_id(tiny_run_ro, tiny_run, tmp_path):
-    takes_as_players(tiny_run)
+    mut.takes_as_players(tiny_run)
     base = tmp_path / "base" / tiny_run_ro.name
     shutil.copytree(tiny_run, base)
     frame = held_out(RunContext(tiny_run))
@@ -254,7 +246,7 @@ def test_runs_missing_different_players_are_paired_by_id(tiny_run_ro, tiny_run, 
 
 
 def test_fusion_stability_pairs_modes_by_player(tiny_run, tmp_path):
-    takes_as_players(tiny_run)
+    mut.takes_as_players(tiny_run)
     frame = held_out(RunContext(tiny_run))
     player = sorted(frame.query("fold == 1")["player_id"].unique())[0]
     preds = mut.read(tiny_run, "predictions")
