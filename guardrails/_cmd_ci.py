@@ -1,4 +1,10 @@
-"""``guardrails ci RUN``: every applicable registered check, one verdict for CI.
+"""``guardrails ci RUN``: every registered check the criteria select, one verdict for CI.
+
+The default criteria are the release gate: evidence they mark ``required`` (the ONNX
+checks, the smoke replay) fails when absent ("missing evidence: ... run `profy export
+RUN`"); ``--criteria dev`` is the pre-export inner-loop profile where it skips. The
+replays run RUN's own exported models (the candidate), with the baseline resolved
+through the tag registry (``--registry``, else ``tags.json`` beside RUN).
 
 Also holds what ``data`` and ``audit`` share: the report-folder rule (``RUN/guardrails``
 when writable, else the user must pass ``--report-dir``; run folders may be mounted
@@ -17,8 +23,10 @@ __all__ = ["add_data_docs_option", "add_output_options", "add_parser", "finish_d
 
 def add_output_options(p: argparse.ArgumentParser) -> None:
     """``--criteria --report-dir --junit --markdown --engine --quiet --jobs``."""
-    p.add_argument("--criteria", metavar="FILE",
-                   help="criteria YAML selecting checks and thresholds (default: the plan's)")
+    p.add_argument("--criteria", metavar="FILE_OR_PROFILE",
+                   help="criteria YAML selecting checks and thresholds, or a named profile: "
+                        "default (the release gate: ONNX checks and smoke replay required) "
+                        "or dev (pre-export inner loop: absent evidence skips)")
     p.add_argument("--report-dir", metavar="DIR",
                    help="where verdict.json, junit.xml, summary.md and GX results go "
                         "(default: RUN/guardrails)")
@@ -87,6 +95,10 @@ def run_category_command(args: argparse.Namespace, *, command: str,
         for params in criteria.checks.values():
             if "history" in params:
                 params["history"] = str(args.history)
+    if getattr(args, "registry", None):  # the replays' baseline tags resolve here too
+        for params in criteria.checks.values():
+            if "registry" in params:
+                params["registry"] = str(args.registry)
     report_dir = report_dir_for(run, args.report_dir)
     baseline = None
     if getattr(args, "baseline", None):  # a run folder or a semantic tag (tags.json)
@@ -129,7 +141,8 @@ def add_parser(sub) -> None:
     p.add_argument("--baseline", metavar="RUN_OR_TAG",
                    help="run folder or semantic tag to compare against")
     p.add_argument("--registry", metavar="FILE",
-                   help="tag registry for --baseline (default: RUN/../tags.json)")
+                   help="tag registry for --baseline and the replays' baseline tag "
+                        "(default: RUN/../tags.json)")
     p.add_argument("--seed", type=int, default=0, help="seed for resampling checks (default 0)")
     p.add_argument("--history", metavar="FILE",
                    help="replay history Parquet the replay checks append to (default: "

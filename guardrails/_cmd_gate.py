@@ -101,8 +101,9 @@ def add_parser(sub) -> None:
                    help="baseline run folder, or a tag in tags.json (e.g. mm-audiofix)")
     p.add_argument("--registry", metavar="FILE",
                    help="tag registry (default: tags.json beside RUN)")
-    p.add_argument("--criteria", metavar="FILE",
-                   help="criteria YAML selecting checks and thresholds (default: the plan's)")
+    p.add_argument("--criteria", metavar="FILE_OR_PROFILE",
+                   help="criteria YAML selecting checks and thresholds, or a named profile "
+                        "(default, dev; default: the release gate)")
     p.add_argument("--report-dir", metavar="DIR",
                    help="where verdict.json, junit.xml, summary.md go (default: RUN/guardrails)")
     p.add_argument("--junit", metavar="FILE", help="also write the JUnit XML here")

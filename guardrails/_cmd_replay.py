@@ -3,7 +3,11 @@
 Runs one replay check (``replay.smoke``, ``replay.benchmark`` or ``replay.robustness``)
 with its thresholds from the criteria file (the defaults when the file does not list
 it) and the tags, registry and history given on the command line, then writes the same
-verdict.json / JUnit / Markdown as the gates. Exit codes: 0 pass, 1 a check failed
+verdict.json / JUnit / Markdown as the gates. Unlike ``guardrails ci RUN`` (which
+replays RUN's own exported models, the candidate), an explicit replay resolves its model
+through the tag (``--tag``, default ``mm-audiofix``): the scheduled replay of a release.
+A check the criteria mark ``required`` fails instead of skipping (e.g. a first
+benchmark, which has no reference to compare yet). Exit codes: 0 pass, 1 a check failed
 (a missing or corrupt artifact of the tagged runs included, named in the result),
 2 bad input (unknown tag, registry not found, a tagged checkpoint changed, usage).
 """
@@ -25,10 +29,11 @@ def replay_results(kind: str, target: Path, *, criteria, overrides: dict) -> lis
     """Run one replay check on ``target`` (a runs folder or a run); returns CheckResults.
 
     Unlike ``run_checks`` the check's ``applies`` is not consulted: an explicit replay
-    that cannot find its tag is bad input, not a skip.
+    that cannot find its tag is bad input, not a skip. The model is the tag's
+    (``ctx.replay_by_tag``), not ``target``'s own export.
     """
     from guardrails._context import RunContext
-    from guardrails._registry import _as_list, load_all_checks
+    from guardrails._registry import _as_list, load_all_checks, require
     from guardrails._result import CheckResult
     from guardrails.errors import ArtifactError
 
@@ -37,13 +42,14 @@ def replay_results(kind: str, target: Path, *, criteria, overrides: dict) -> lis
     params = {**spec.params, **criteria.checks.get(name, {})}
     params.update({k: v for k, v in overrides.items() if k in spec.params and v is not None})
     severity = criteria.severities.get(name, "error")
-    ctx = RunContext(target)
+    ctx = RunContext(target, replay_by_tag=True)
     try:
         results = _as_list(name, spec.func(ctx, **params))
     except ArtifactError as exc:  # evidence missing or corrupt: a failing replay, named
         results = [CheckResult(name, "replay", False, observed="missing evidence",
                                expected="readable artifact", message=str(exc),
                                details={"path": str(exc.path)})]
+    results = require(results, required=name in getattr(criteria, "required", ()))
     return [dataclasses.replace(r, severity=severity) for r in results]
 
 
@@ -79,7 +85,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("replay", help="replay tagged ONNX release models on cached features "
                                       "(smoke, benchmark, robustness)")
     which = p.add_mutually_exclusive_group(required=True)
-    for kind, help_ in (("smoke", "release model on the baseline's best sensor-only fold"),
+    for kind, help_ in (("smoke", "release model on the baseline's best-validation fold"),
                         ("benchmark", "tagged model on its fixed held-out set vs references"),
                         ("robustness", "perturbed audio/sensor levels vs sensor-only")):
         which.add_argument(f"--{kind}", metavar="RUN_OR_DIR", help=help_)

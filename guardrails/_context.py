@@ -32,6 +32,9 @@ class RunContext:
         engine: ``"pandas"`` or ``"spark"`` for data suites and audits.
         baseline: the run to compare against, when one is given.
         seed: seed for every resampling a check does (bootstrap), so verdicts repeat.
+        replay_by_tag: replays resolve their model through the tag registry (``guardrails
+            replay``) instead of replaying this run's own exported models (``guardrails
+            ci``: a verdict is evidence about the run it names). (Default: False)
 
     Raises:
         BadInputError: ``run_dir`` is not a folder.
@@ -39,7 +42,7 @@ class RunContext:
 
     def __init__(self, run_dir: str | Path, *, report_dir: str | Path | None = None,
                  engine: str = "pandas", baseline: RunContext | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, replay_by_tag: bool = False) -> None:
         self.run_dir = Path(run_dir)
         if not self.run_dir.is_dir():
             raise BadInputError(self.run_dir, "not a run folder (no such directory)")
@@ -49,6 +52,7 @@ class RunContext:
         self.engine = engine
         self.baseline = baseline
         self.seed = seed
+        self.replay_by_tag = replay_by_tag
         self._tables: dict[str, pa.Table] = {}
         self._json: dict[str, Any] = {}
 

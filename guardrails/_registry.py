@@ -8,8 +8,16 @@
 
 ``params`` declares every threshold a criteria file may set, with its default; a
 criteria file that names an unknown check or key is refused. ``applies`` (optional)
-returns ``None`` when the check applies to a run, or a reason to skip it (e.g. "no
-ONNX models in this run") — never used to hide missing evidence, which is a failure.
+returns ``None`` when the check applies to a run, or a reason to skip it that says what
+is absent and the command that produces it (e.g. "no onnx/ in RUN: run `profy export
+RUN`"). ``applies(ctx)`` sees the run only; ``applies(ctx, params)`` (two positional
+parameters) also gets the check's parameters from the criteria, so a skip test honours
+the criteria's own settings (a replay's ``registry`` and ``baseline_tag``).
+
+Required evidence: a check the criteria mark ``required: true`` never skips. Its skip
+reason (from ``applies``, or a skipped result the check returns itself, e.g. a first
+benchmark with no reference yet) becomes a failing result ``missing evidence: <reason>``
+(:func:`require`). Other skips are listed, never a failure.
 
 ``choices`` (optional) names the allowed values of enum-like string parameters (e.g.
 ``{"rule": ("worse", "non_inferior")}``); a criteria file setting another is refused
@@ -29,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -43,7 +52,8 @@ if TYPE_CHECKING:
     from guardrails._context import RunContext
     from guardrails._criteria import Criteria
 
-__all__ = ["CHECK_PACKAGES", "REGISTRY", "CheckSpec", "load_all_checks", "register", "run_checks"]
+__all__ = ["CHECK_PACKAGES", "REGISTRY", "CheckSpec", "load_all_checks", "register", "require",
+           "run_checks", "skip_reason"]
 
 # Packages whose import registers their checks (each package's __init__ imports its modules).
 CHECK_PACKAGES = ("guardrails.checks", "guardrails.gates", "guardrails.replay")
@@ -61,9 +71,10 @@ class CheckSpec:
     func: CheckFunc
     params: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
-    applies: Callable[[RunContext], str | None] | None = None
+    applies: Callable[..., str | None] | None = None
     lane: str = "tables"
     choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    applies_params: bool = False  # applies(ctx, params) rather than applies(ctx)
 
 
 REGISTRY: dict[str, CheckSpec] = {}
@@ -71,7 +82,7 @@ REGISTRY: dict[str, CheckSpec] = {}
 
 def register(name: str, *, category: str, params: Mapping[str, Any] | None = None,
              description: str = "",
-             applies: Callable[[RunContext], str | None] | None = None,
+             applies: Callable[..., str | None] | None = None,
              lane: str = "tables", choices: Mapping[str, Sequence[Any]] | None = None
              ) -> Callable[[CheckFunc], CheckFunc]:
     """Decorator registering ``func(ctx, **params)`` as check ``name`` (arguments: see above)."""
@@ -90,10 +101,53 @@ def register(name: str, *, category: str, params: Mapping[str, Any] | None = Non
             raise ValueError(f"check {name!r} is registered twice")
         REGISTRY[name] = CheckSpec(name, category, func, dict(params or {}),
                                    description or (func.__doc__ or "").strip().split("\n")[0],
-                                   applies, lane, allowed)
+                                   applies, lane, allowed, _takes_params(applies))
         return func
 
     return decorate
+
+
+def _takes_params(applies: Callable[..., Any] | None) -> bool:
+    """Whether ``applies`` takes ``(ctx, params)`` (two positional parameters)."""
+    if applies is None:
+        return False
+    try:
+        sig = inspect.signature(applies)
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in sig.parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in positional)
+
+
+def skip_reason(spec: CheckSpec, ctx: RunContext, params: Mapping[str, Any]) -> str | None:
+    """``spec.applies`` on ``ctx`` (with the criteria's ``params`` when it takes them)."""
+    if spec.applies is None:
+        return None
+    return spec.applies(ctx, dict(params)) if spec.applies_params else spec.applies(ctx)
+
+
+def require(results: list[CheckResult], *, required: bool) -> list[CheckResult]:
+    """Required evidence: each skipped result of a required check becomes a failure.
+
+    The failure keeps the check's name, category and severity; its message is
+    ``missing evidence: <the skip reason>`` (the reason says what is absent and the
+    command that produces it), and ``details`` records ``required`` and the reason.
+    """
+    if not required:
+        return results
+    out = []
+    for r in results:
+        if not r.skipped:
+            out.append(r)
+            continue
+        reason = r.message[len("skipped: "):] if r.message.startswith("skipped: ") else r.message
+        out.append(dataclasses.replace(
+            r, passed=False, skipped=False, observed="missing evidence",
+            expected="required evidence (criteria: required: true)",
+            message=f"missing evidence: {reason}",
+            details={**r.details, "required": True, "skip_reason": reason}))
+    return out
 
 
 def load_all_checks() -> dict[str, CheckSpec]:
@@ -129,14 +183,16 @@ def run_checks(ctx: RunContext, criteria: Criteria, *, categories: Iterable[str]
             then runs the timed lane alone (module docstring). (Default: 1)
 
     Returns:
-        The results in criteria order, skipped checks included.
+        The results in criteria order, skipped checks included; a check the criteria
+        require fails instead of skipping (:func:`require`).
     """
     load_all_checks()
     wanted_categories = set(categories) if categories is not None else None
     wanted_names = set(names) if names is not None else None
     slots: list[list[CheckResult]] = []
-    lanes: dict[str, list[tuple[int, CheckSpec, Mapping[str, Any], str]]] = {
+    lanes: dict[str, list[tuple[int, CheckSpec, Mapping[str, Any], str, bool]]] = {
         lane: [] for lane in LANES}
+    required = getattr(criteria, "required", frozenset())
     for name, params in criteria.checks.items():
         spec = REGISTRY[name]
         if wanted_categories is not None and spec.category not in wanted_categories:
@@ -144,18 +200,20 @@ def run_checks(ctx: RunContext, criteria: Criteria, *, categories: Iterable[str]
         if wanted_names is not None and name not in wanted_names:
             continue
         severity = criteria.severities.get(name, "error")
-        reason = spec.applies(ctx) if spec.applies is not None else None
+        reason = skip_reason(spec, ctx, params)
         slots.append([])
         if reason is not None:
-            slots[-1].append(CheckResult(name, spec.category, True, severity,
-                                         message=f"skipped: {reason}", skipped=True))
+            slots[-1] += require([CheckResult(name, spec.category, True, severity,
+                                              message=f"skipped: {reason}", skipped=True)],
+                                 required=name in required)
             continue
-        lanes[spec.lane].append((len(slots) - 1, spec, params, severity))
+        lanes[spec.lane].append((len(slots) - 1, spec, params, severity, name in required))
 
-    def run_lane(items: list[tuple[int, CheckSpec, Mapping[str, Any], str]]
+    def run_lane(items: list[tuple[int, CheckSpec, Mapping[str, Any], str, bool]]
                  ) -> list[tuple[int, list[CheckResult]]]:
-        return [(slot, _run_one(ctx, spec, params, severity, raise_artifact_errors))
-                for slot, spec, params, severity in items]
+        return [(slot, require(_run_one(ctx, spec, params, severity, raise_artifact_errors),
+                               required=needed))
+                for slot, spec, params, severity, needed in items]
 
     if jobs <= 1:
         done = run_lane(sorted((item for lane in LANES for item in lanes[lane]),

@@ -1,15 +1,33 @@
-"""What every replay needs: the tagged model and baseline, the fold, its takes and labels.
+"""What every replay needs: the model and baseline, the fold, its takes and labels.
 
-Resolution order: the tag registry (``--registry``, else ``tags.json`` in the given runs
-folder or beside the given run) names the release model (``mm-audiofix``, multimodal)
-and the baseline (``sensor-v1``, sensor-only). Replays read only artifacts: the runs'
-``splits.parquet``, ``predictions.parquet`` and ``complete_results.json``, the model
-run's feature index and cache, and ``RUN/onnx/<mode>_fold<K>.onnx``.
+Two ways to name the model replayed:
+
+* **the candidate** (``guardrails ci RUN``, the default): RUN's own exported models,
+  ``RUN/onnx/multimodal_fold<K>.onnx`` (:func:`candidate_entry`). A release verdict is
+  evidence about RUN, so its replays never run another run's files; results and history
+  rows carry the run's folder name as their label.
+* **a tag** (``guardrails replay``, explicit; the context says so with
+  ``ctx.replay_by_tag``): the tag registry (``--registry``, else ``tags.json`` in the
+  given runs folder or beside the given run) names the release model (``mm-audiofix``).
+
+Either way the sensor-only baseline (``sensor-v1``) is resolved through the registry
+(hashes verified) when a replay compares against it.
+
+Fold choice (no winner's curse, :func:`choose_fold`): among the folds both the model
+(exported) and the baseline (tagged) have, the replay takes the one where the baseline
+scored best **on validation** (the kept epoch's ``val_macro_f1`` in the baseline run's
+``epochs.parquet``; ties go to the lowest fold). Held-out (test) scores are never
+consulted: picking the fold where sensor-only scored best on the very takes the replay
+then compares on would inflate the baseline by the best-of-k selection bias (about
+0.03 F1 for 3 folds of ~80 takes), the size of the gap being judged.
+
+Replays read only artifacts: the runs' ``splits.parquet``, ``predictions.parquet`` and
+``epochs.parquet``, the model run's feature index and cache, and
+``RUN/onnx/<mode>_fold<K>.onnx``.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +40,12 @@ from guardrails.errors import ArtifactError, BadInputError
 from guardrails.replay._features import CachedFeatures, FeatureBatch
 from guardrails.replay._model import default_registry, macro_f1, resolve
 
-__all__ = ["Replay", "applies_replay", "best_fold", "held_out_takes", "history_path",
-           "open_replay", "recorded", "registry_path"]
+__all__ = ["CANDIDATE_MODE", "Replay", "applies_candidate", "applies_replay", "by_tag",
+           "candidate_entry", "choose_fold", "exported_folds", "held_out_takes",
+           "history_path", "open_replay", "recorded", "registry_path", "validation_scores"]
 
 _LABELS = ("amateur", "pro")  # profy.schemas.LABELS: class index 0 amateur, 1 pro
+CANDIDATE_MODE = "multimodal"  # the release model a candidate run is judged by
 
 
 def registry_path(run_or_dir: Path, registry: str) -> Path:
@@ -39,6 +59,12 @@ def history_path(registry: Path, history: str) -> Path:
     return Path(history) if history else registry.parent / "replay_history.parquet"
 
 
+def by_tag(ctx: Any) -> bool:
+    """Whether the replay resolves its model through the tag (``guardrails replay``)
+    rather than replaying the run's own exported models (``guardrails ci``)."""
+    return bool(getattr(ctx, "replay_by_tag", False))
+
+
 def _table(path: Path) -> pa.Table:
     if not path.is_file():
         raise ArtifactError(path, "is missing")
@@ -48,33 +74,78 @@ def _table(path: Path) -> pa.Table:
         raise ArtifactError(path, f"not a readable Parquet file ({exc})") from None
 
 
-def _json(path: Path) -> Any:
-    if not path.is_file():
-        raise ArtifactError(path, "is missing")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ArtifactError(path, f"not readable JSON ({exc})") from None
+def exported_folds(run_dir: Path, mode: str = CANDIDATE_MODE) -> tuple[int, ...]:
+    """Folds with an exported ``RUN/onnx/<mode>_fold<K>.onnx``, ascending."""
+    folds = []
+    for path in (Path(run_dir) / "onnx").glob(f"{mode}_fold*.onnx"):
+        suffix = path.stem[len(f"{mode}_fold"):]
+        if suffix.isdigit():
+            folds.append(int(suffix))
+    return tuple(sorted(folds))
 
 
-def best_fold(baseline_run: Path, mode: str, folds: tuple[int, ...], metric: str = "macro_f1"
-              ) -> tuple[int, float]:
-    """The fold (among ``folds``) with the best recorded ``metric`` of ``mode``; ties go to
-    the lowest fold number.
+def candidate_entry(run_dir: Path, mode: str = CANDIDATE_MODE):
+    """RUN's own exported ``mode`` models as a tag-like entry (label: the run's name).
+
+    Returns:
+        profy._tags.TagEntry: ``folds`` are the exported folds; ``files`` is empty (the
+        ONNX files are hashed when loaded, and every result names them).
 
     Raises:
-        ArtifactError: complete_results.json lacks the mode or the folds.
+        ArtifactError: the run exports no ``mode`` model.
     """
-    path = baseline_run / "complete_results.json"
-    results = _json(path)
+    from profy._tags import TagEntry
+
+    run_dir = Path(run_dir)
+    folds = exported_folds(run_dir, mode)
+    if not folds:
+        raise ArtifactError(run_dir / "onnx", f"no {mode}_fold<K>.onnx to replay (run "
+                                              f"`profy export {run_dir} --mode {mode}`)")
+    hash_file = run_dir / "config_hash"
+    config_hash = hash_file.read_text(encoding="utf-8").strip() if hash_file.is_file() else ""
+    return TagEntry(tag=run_dir.name, run_dir=run_dir, mode=mode, folds=folds, files={},
+                    config_hash=config_hash, created_at="")
+
+
+def validation_scores(run_dir: Path, mode: str) -> dict[int, float]:
+    """``fold -> val_macro_f1`` of the kept epoch (``best``) of ``mode`` in epochs.parquet.
+
+    Raises:
+        ArtifactError: epochs.parquet is missing, unreadable or has no kept epoch of ``mode``.
+    """
+    path = Path(run_dir) / "epochs.parquet"
+    rows = _table(path).to_pylist()
     try:
-        per_fold = results["modes"][mode]["folds"]
-        scores = {k: float(per_fold[str(k)][metric]) for k in folds}
+        scores = {int(r["fold"]): float(r["val_macro_f1"]) for r in rows
+                  if r.get("mode") == mode and r.get("best")}
     except (KeyError, TypeError, ValueError) as exc:
-        raise ArtifactError(path, f"no {metric} for mode {mode!r} folds {list(folds)} ({exc})"
-                            ) from None
-    fold = max(sorted(scores), key=lambda k: scores[k])
-    return fold, scores[fold]
+        raise ArtifactError(path, f"no fold/val_macro_f1/best columns ({exc})") from None
+    if not scores:
+        raise ArtifactError(path, f"no kept epoch (best = true) of mode {mode!r}")
+    return scores
+
+
+def choose_fold(baseline: Any, folds: tuple[int, ...]) -> tuple[int, float, str]:
+    """The fold to replay: the baseline's best **validation** macro F1 among ``folds``.
+
+    See the module docstring (no held-out score is consulted). Ties go to the lowest fold.
+
+    Returns:
+        ``(fold, its validation macro F1, a sentence saying how it was chosen)``.
+
+    Raises:
+        ArtifactError: the baseline run's epochs.parquet lacks a fold of ``folds``.
+    """
+    scores = validation_scores(baseline.run_dir, baseline.mode)
+    missing = [k for k in folds if k not in scores]
+    if missing:
+        raise ArtifactError(Path(baseline.run_dir) / "epochs.parquet",
+                            f"no kept epoch of {baseline.mode} fold(s) {missing}")
+    fold = max(sorted(folds), key=lambda k: scores[k])
+    how = (f"fold {fold} chosen by {baseline.tag} validation macro F1 {scores[fold]:.3f} "
+           f"(kept epoch, epochs.parquet) among folds {list(folds)}; held-out scores not "
+           "consulted")
+    return fold, scores[fold], how
 
 
 def held_out_takes(run_dir: Path, fold: int) -> dict[str, int]:
@@ -114,16 +185,24 @@ def recorded(run_dir: Path, mode: str, fold: int, sample_ids: tuple[str, ...]
 
 @dataclass(frozen=True)
 class Replay:
-    """A resolved replay: model and baseline tags, fold, takes, labels, RAW features."""
+    """A resolved replay: model and baseline, fold (and how it was chosen), RAW features.
+
+    Attributes:
+        candidate: the model is the judged run's own export (``guardrails ci``), not a tag.
+        fold_choice: how the fold was chosen (a sentence for messages and details).
+        selection_f1: the baseline's validation macro F1 on the chosen fold, else None.
+    """
 
     registry: Path
-    model: Any      # profy._tags.TagEntry
+    model: Any      # profy._tags.TagEntry (a candidate's: label = run name, files = {})
     baseline: Any   # profy._tags.TagEntry | None
     fold: int
-    baseline_fold_f1: float | None
+    selection_f1: float | None
     batch: FeatureBatch
     labels: np.ndarray  # int64 (N,)
     top_db: float
+    candidate: bool = False
+    fold_choice: str = ""
 
     def onnx(self, entry: Any | None = None) -> Path:
         """ONNX file of ``entry`` (default: the model) at this fold."""
@@ -131,38 +210,49 @@ class Replay:
 
 
 def open_replay(run_or_dir: Path, *, registry: str, tag: str, baseline_tag: str,
-                fold: int | None = None) -> Replay:
-    """Resolve tags (hashes verified), pick the fold, load the fold's held-out takes.
+                fold: int | None = None, candidate: bool = False) -> Replay:
+    """Resolve model and baseline, pick the fold, load the fold's held-out takes.
 
     Args:
-        run_or_dir: a runs folder with ``tags.json``, or a run inside one.
+        run_or_dir: the judged run (``candidate``), or a runs folder with ``tags.json``
+            or a run inside one.
         registry: explicit registry path, or ``""`` for the default.
-        tag, baseline_tag: the release model and the sensor-only baseline
-            (``baseline_tag`` may be ``""``: then ``fold`` must be given).
-        fold: replay this fold instead of the baseline's best sensor-only fold.
+        tag: the release model's tag (ignored when ``candidate``).
+        baseline_tag: the sensor-only baseline (``""``: none, then ``fold`` must be given).
+        fold: replay this fold instead of choosing one (:func:`choose_fold`).
+        candidate: replay ``run_or_dir``'s own exported multimodal models.
 
     Raises:
         BadInputError: unknown tag, changed tagged file, no common fold, or baseline and
             model that do not hold out the same takes on that fold.
-        ArtifactError: a missing or unreadable artifact.
+        ArtifactError: a missing or unreadable artifact (no exported model included).
     """
     reg = registry_path(run_or_dir, registry)
-    if not reg.is_file():
-        raise BadInputError(reg, "tag registry not found (pass --registry)")
-    model = resolve(reg, tag)
+    if candidate:
+        model = candidate_entry(Path(run_or_dir))
+        if baseline_tag and not reg.is_file():
+            raise BadInputError(reg, f"tag registry not found: it must name the baseline "
+                                     f"{baseline_tag!r} (pass --registry)")
+    else:
+        if not reg.is_file():
+            raise BadInputError(reg, "tag registry not found (pass --registry)")
+        model = resolve(reg, tag)
     base = resolve(reg, baseline_tag) if baseline_tag else None
     folds = tuple(k for k in model.folds if base is None or k in base.folds)
     if not folds:
-        raise BadInputError(reg, f"tags {tag!r} and {baseline_tag!r} share no fold")
-    base_f1 = None
+        raise BadInputError(reg, f"{model.tag!r} ({model.mode} folds {list(model.folds)}) "
+                                 f"and {baseline_tag!r} (folds {list(base.folds)}) share no fold")
+    selection_f1, how = None, ""
     if fold is None:
         if base is None:
             raise BadInputError(reg, "a replay needs a baseline tag or an explicit fold")
-        fold, base_f1 = best_fold(base.run_dir, base.mode, folds)
+        fold, selection_f1, how = choose_fold(base, folds)
     elif fold not in folds:
-        raise BadInputError(reg, f"fold {fold} is not tagged by both (folds {list(folds)})")
+        raise BadInputError(reg, f"fold {fold} is not in both (folds {list(folds)})")
+    else:
+        how = f"fold {fold} given explicitly"
     takes = held_out_takes(model.run_dir, fold)
-    if base is not None and base.run_dir != model.run_dir:
+    if base is not None and Path(base.run_dir).resolve() != Path(model.run_dir).resolve():
         other = held_out_takes(base.run_dir, fold)
         if other != takes:
             raise BadInputError(base.run_dir / "splits.parquet",
@@ -171,7 +261,8 @@ def open_replay(run_or_dir: Path, *, registry: str, tag: str, baseline_tag: str,
     features = CachedFeatures(model.run_dir / "features" / "feature_index.parquet")
     batch = features.load_batch(list(takes))
     labels = np.array([takes[s] for s in batch.sample_ids], dtype=np.int64)
-    return Replay(reg, model, base, fold, base_f1, batch, labels, _top_db(model.run_dir))
+    return Replay(reg, model, base, fold, selection_f1, batch, labels, _top_db(model.run_dir),
+                  candidate=candidate, fold_choice=how)
 
 
 def _top_db(run_dir: Path) -> float:
@@ -186,24 +277,76 @@ def _top_db(run_dir: Path) -> float:
         raise ArtifactError(path, f"cannot read features.top_db ({exc})") from None
 
 
-def applies_replay(ctx: Any, registry: str = "", tag: str = "mm-audiofix") -> str | None:
-    """Skip reason unless the registry names ``tag`` and its run has an ``onnx/`` folder."""
+def _tag_reason(reg: Path, tag: str, *, need_onnx: bool, role: str = "") -> str | None:
+    """Why ``tag`` cannot be used from ``reg`` (missing, run gone, not exported), or None.
+
+    A broken registry (or a run escaping it) is evidence, not a skip: ``None``, so the
+    check runs and fails naming it.
+    """
     from profy._tags import read_registry, tagged_run_dir
     from profy.errors import ProfyError
 
-    reg = registry_path(ctx.run_dir, registry)
     try:
         tags = read_registry(reg, missing_ok=True)["tags"]
         run = tagged_run_dir(reg, tag, tags[tag]["run"]) if tag in tags else None
     except ProfyError:
-        return None  # a broken registry (or a run escaping it) is evidence: let it fail
+        return None
     if run is None:
-        return f"no tag {tag!r} in {reg}"
+        what = f" ({role})" if role else ""
+        how = (f"run `profy tag BASELINE_RUN --mode sensor --tag {tag}`" if role
+               else f"run `profy tag RUN --mode multimodal --tag {tag}`")
+        return f"no tag {tag!r}{what} in {reg}: {how}"
     # Each reason says what is actually missing: a run that is not where the registry
     # says is a different fix (mount or re-tag) from a run never exported.
     if not run.is_dir():
         return (f"run of tag {tag!r} not found: {reg} names {tags[tag]['run']!r}, "
                 f"no folder at {run} (runs folder moved or mounted elsewhere? re-tag it)")
-    if not (run / "onnx").is_dir():
+    if need_onnx and not (run / "onnx").is_dir():
         return f"tag {tag!r}: {run} has no onnx/ folder (run `profy export`)"
+    return None
+
+
+def applies_replay(ctx: Any, registry: str = "", tag: str = "mm-audiofix") -> str | None:
+    """Skip reason unless the registry names ``tag`` and its run has an ``onnx/`` folder
+    (a tag-resolved replay, ``guardrails replay``)."""
+    return _tag_reason(registry_path(ctx.run_dir, registry), tag, need_onnx=True)
+
+
+def applies_candidate(ctx: Any, params: dict[str, Any], *, needs_baseline: bool
+                      ) -> str | None:
+    """Skip reason of a replay of the judged run's own models (``guardrails ci``), or None.
+
+    Honours the criteria's own ``registry`` and ``baseline_tag`` (and ``tag`` for a
+    tag-resolved context). Every reason names what is missing and the command that
+    produces it (a required replay turns it into ``missing evidence: ...``).
+    """
+    if by_tag(ctx):
+        return applies_replay(ctx, params.get("registry", ""), params.get("tag", "mm-audiofix"))
+    run = Path(ctx.run_dir)
+    if not (run / "onnx").is_dir():
+        return f"no onnx/ in {run}: run `profy export {run}`"
+    folds = exported_folds(run, CANDIDATE_MODE)
+    if not folds:
+        return (f"no {CANDIDATE_MODE} model in {run / 'onnx'}: run `profy export {run} "
+                f"--mode {CANDIDATE_MODE}`")
+    if not needs_baseline:
+        return None
+    tag = params.get("baseline_tag", "")
+    if not tag:
+        return "no baseline_tag in the criteria: set it to the sensor-only baseline's tag"
+    reg = registry_path(run, params.get("registry", ""))
+    reason = _tag_reason(reg, tag, need_onnx=False, role="the sensor-only baseline")
+    if reason is not None:
+        return reason
+    from profy._tags import read_registry
+    from profy.errors import ProfyError
+
+    try:
+        tagged = [int(k) for k in read_registry(reg)["tags"][tag]["folds"]]
+    except (ProfyError, KeyError, TypeError, ValueError):
+        return None  # a broken entry is evidence: the check fails naming it
+    if not set(tagged) & set(folds):
+        return (f"{run.name} exports {CANDIDATE_MODE} folds {list(folds)}, baseline "
+                f"{tag!r} tags folds {tagged}: none in common: run `profy export {run} "
+                f"--mode {CANDIDATE_MODE} --fold {tagged[0] if tagged else 0}`")
     return None

@@ -1,6 +1,10 @@
-"""Benchmark replay: a tagged model on a fixed replay set vs its recorded references.
+"""Benchmark replay: a model on a fixed replay set vs its recorded references.
 
-Replay set: every fold the tag names that has an ONNX file, each model on its own fold's
+Which model: in ``guardrails ci RUN`` the candidate, RUN's own exported multimodal models
+(every ``RUN/onnx/multimodal_fold<K>.onnx``), labelled by the run's folder name; in
+``guardrails replay --benchmark`` the model the tag ``tag`` names.
+
+Replay set: every fold of the model that has an ONNX file, each model on its own fold's
 held-out takes (``splits.parquet`` role ``test``), so the set is fixed by the run.
 
 Two references, two results:
@@ -8,10 +12,14 @@ Two references, two results:
 * ``replay.benchmark.training``: the replayed outputs against the training-time
   predictions (``predictions.parquet``) on every replayed take, pooled (P(pro) drift,
   class agreement, macro-F1 drift). Available on the first replay already.
-* ``replay.benchmark.reference``: against the **stored reference** of this tag: on the
-  first benchmark replay of a tag (or with ``rebase``), the per-fold probabilities,
-  macro F1, batch-1 latency and the model and data hashes are written to
-  ``<history folder>/replay_reference/<tag>.json``; later replays must reproduce the
+* ``replay.benchmark.reference``: against the **stored reference** of this model (tag,
+  or the candidate's run name): on the first benchmark replay (or with ``rebase``) there
+  is nothing to compare, so the per-fold probabilities, macro F1, batch-1 latency and
+  the model and data hashes are written to
+  ``<history folder>/replay_reference/<label>.json`` and the result is a **skip**
+  ("no reference to compare: reference recorded now at <path>"), never a pass; a
+  criteria file that makes ``replay.benchmark`` required turns it into a failure
+  (missing evidence). Later replays must reproduce the
   probabilities (``max_prob_drift``) and F1 (``max_f1_drift``) on the same data hash,
   and keep the batch-1 latency (best of ``latency_repeats`` passes, the figure least
   inflated by a busy machine) within ``max_latency_ratio`` of the reference.
@@ -22,6 +30,7 @@ Two references, two results:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -34,8 +43,15 @@ from guardrails._result import CheckResult
 from guardrails.errors import ArtifactError, BadInputError
 from guardrails.replay._features import batch_sha256
 from guardrails.replay._model import OnnxModel, macro_f1
-from guardrails.replay._record import record
-from guardrails.replay._setup import applies_replay, history_path, open_replay, recorded
+from guardrails.replay._record import record, short
+from guardrails.replay._setup import (
+    applies_candidate,
+    by_tag,
+    candidate_entry,
+    history_path,
+    open_replay,
+    recorded,
+)
 from guardrails.replay.smoke import drift_result
 
 __all__ = ["benchmark", "reference_path"]
@@ -46,7 +62,8 @@ _PARAMS = {"registry": "", "tag": "mm-audiofix", "history": "", "max_prob_drift"
 
 
 def reference_path(history: Path, tag: str) -> Path:
-    """Where a tag's benchmark reference lives (beside the history)."""
+    """Where a model's benchmark reference lives (beside the history); ``tag`` is the
+    tag, or a candidate's run folder name."""
     return history.parent / "replay_reference" / f"{tag}.json"
 
 
@@ -101,21 +118,25 @@ def _vs_reference(ref: dict, runs: dict, *, max_prob_drift: float, max_f1_drift:
 
 
 @register("replay.benchmark", category="replay", params=_PARAMS, lane="timed",
-          applies=lambda ctx: applies_replay(ctx),
-          description="tagged model on its fixed held-out set vs training-time predictions "
-                      "and the stored metrics/latency reference")
+          applies=lambda ctx, params: applies_candidate(ctx, params, needs_baseline=False),
+          description="the run's own multimodal ONNX models on their fixed held-out sets vs "
+                      "training-time predictions and the stored metrics/latency reference")
 def benchmark(ctx, *, registry: str, tag: str, history: str, max_prob_drift: float,
               min_agreement: float, max_f1_drift: float, max_latency_ratio: float,
               latency_repeats: int, threads: int, rebase: bool) -> list[CheckResult]:
     """Benchmark replay (see the module docstring); appends one history row."""
+    candidate = not by_tag(ctx)
+    folds = _model_folds(ctx.run_dir, registry, tag, candidate=candidate)
     first = open_replay(ctx.run_dir, registry=registry, tag=tag, baseline_tag="",
-                        fold=min(_tagged_folds(ctx.run_dir, registry, tag)))
-    folds = [k for k in first.model.folds if first.model.onnx_path(k).is_file()]
-    runs, probs, preds, labels, shas, recs = {}, [], [], [], [], []
+                        fold=folds[0], candidate=candidate)
+    label = first.model.tag
+    runs, probs, preds, labels, shas, recs, files = {}, [], [], [], [], [], {}
     for fold in folds:
         rp = first if fold == first.fold else open_replay(
-            ctx.run_dir, registry=registry, tag=tag, baseline_tag="", fold=fold)
+            ctx.run_dir, registry=registry, tag=tag, baseline_tag="", fold=fold,
+            candidate=candidate)
         model = OnnxModel(rp.onnx(), threads=threads)
+        files[str(model.path)] = model.sha256
         out = model.predict(rp.batch, latency_repeats=latency_repeats)
         runs[fold] = {"prob_pro": out.probs[:, 1].astype(np.float64),
                       "macro_f1": macro_f1(rp.labels, out.pred), "latency_ms": out.latency_ms,
@@ -133,35 +154,54 @@ def benchmark(ctx, *, registry: str, tag: str, history: str, max_prob_drift: flo
     f1 = macro_f1(all_labels, all_pred)
     training = drift_result("replay.benchmark.training", np.concatenate(probs), all_pred, f1,
                             pooled, max_prob_drift=max_prob_drift, min_agreement=min_agreement,
-                            max_f1_drift=max_f1_drift, what=f"{tag} at training time")
+                            max_f1_drift=max_f1_drift, what=f"{label} at training time")
+    replayed = ", ".join(short(p, h, first.model.run_dir) for p, h in files.items())
+    training = dataclasses.replace(training, message=f"{training.message} [{replayed}]")
     hist = history_path(first.registry, history)
-    ref_file = reference_path(hist, tag)
+    ref_file = reference_path(hist, label)
     ref = None if rebase else _read_reference(ref_file)
     if ref is None:
-        _write_reference(ref_file, tag, runs)
-        vs_ref = CheckResult("replay.benchmark.reference", "replay", True,
-                             observed={k: {"macro_f1": v["macro_f1"], "latency_ms":
-                                           v["latency_ms"]} for k, v in runs.items()},
-                             expected="stored as the reference",
-                             message=f"first benchmark of {tag}: reference stored in {ref_file}")
+        vs_ref = _record_reference(ref_file, label, runs, rebase=rebase)
     else:
         vs_ref = _vs_reference(ref, runs, max_prob_drift=max_prob_drift,
                                max_f1_drift=max_f1_drift,
-                               max_latency_ratio=max_latency_ratio, tag=tag)
+                               max_latency_ratio=max_latency_ratio, tag=label)
     latency = float(np.median([v["latency_ms"] for v in runs.values()]))
     data_sha = hashlib.sha256("".join(v["data_sha256"] for v in runs.values()).encode())
     model_sha = hashlib.sha256("".join(shas).encode()).hexdigest() if len(shas) > 1 else shas[0]
     metrics = {"macro_f1": f1, "recorded_f1": pooled["macro_f1"], "latency_ms": latency,
                "folds": {k: {"macro_f1": v["macro_f1"], "latency_ms": v["latency_ms"]}
                          for k, v in runs.items()}, "reference": str(ref_file)}
+    first = dataclasses.replace(first, fold_choice=f"every fold with an ONNX file: {folds}")
     return record("benchmark", first, model_sha256=model_sha, results=[training, vs_ref],
                   metrics=metrics, macro_f1=f1, latency_ms=latency, baseline_f1=None,
                   history=history, data_sha256=data_sha.hexdigest(),
-                  n_takes=int(all_pred.shape[0]), fold=None if len(folds) > 1 else folds[0])
+                  n_takes=int(all_pred.shape[0]), fold=None if len(folds) > 1 else folds[0],
+                  onnx_files=files)
 
 
-def _tagged_folds(run_or_dir: Path, registry: str, tag: str) -> list[int]:
-    """Folds of ``tag`` that have an ONNX file (at least one, else bad input)."""
+def _record_reference(ref_file: Path, label: str, runs: dict, *, rebase: bool) -> CheckResult:
+    """Write this replay as the reference; the result is a skip: nothing was compared."""
+    _write_reference(ref_file, label, runs)
+    why = "--rebase asked for a new reference" if rebase else f"first benchmark of {label}"
+    return CheckResult(
+        "replay.benchmark.reference", "replay", True, skipped=True,
+        observed={k: {"macro_f1": v["macro_f1"], "latency_ms": v["latency_ms"]}
+                  for k, v in runs.items()},
+        expected="a stored reference to compare against",
+        message=f"no reference to compare: reference recorded now at {ref_file} ({why}; "
+                "the next benchmark replay compares against it)",
+        details={"reference": str(ref_file), "reference_recorded": True})
+
+
+def _model_folds(run_or_dir: Path, registry: str, tag: str, *, candidate: bool) -> list[int]:
+    """Folds of the model (the candidate's exports, or the tag's) that have an ONNX file.
+
+    Raises:
+        ArtifactError: none has (run ``profy export``).
+    """
+    if candidate:
+        return list(candidate_entry(Path(run_or_dir)).folds)
     from guardrails.replay._model import resolve
     from guardrails.replay._setup import registry_path
 

@@ -1,9 +1,20 @@
-"""Smoke replay: the release model on the baseline's best sensor-only fold.
+"""Smoke replay: the release model on the baseline's best (by validation) sensor-only fold.
 
-Plan: find the fold where the sensor-only baseline (tag ``sensor-v1``) scored best
-(``complete_results.json``), replay that fold's held-out takes through the multimodal
-release model's ONNX file (tag ``mm-audiofix``) with onnxruntime from cached features,
-and compare
+Which model: in ``guardrails ci RUN`` the candidate, RUN's own exported multimodal model
+(``RUN/onnx/multimodal_fold<K>.onnx``); in ``guardrails replay --smoke`` the model the
+tag ``tag`` (``mm-audiofix``) names. The baseline is the sensor-only tag
+``baseline_tag`` (``sensor-v1``), resolved through the registry.
+
+Which fold (no winner's curse): among the folds both have, the one where the baseline
+scored best **on validation** (its kept epoch's ``val_macro_f1`` in ``epochs.parquet``,
+ties: lowest fold; :func:`guardrails.replay._setup.choose_fold`). The plan's "best
+sensor-only fold" was read from held-out scores before, which inflated the baseline by
+the best-of-k selection bias on the very takes the comparison uses; validation takes
+are not those takes. The message and ``details.fold_choice`` say how the fold was
+chosen.
+
+Replay that fold's held-out takes through the model's ONNX file with onnxruntime from
+cached features, and compare
 
 1. **drift**: the replayed probabilities and macro F1 against the multimodal model's
    training-time predictions (``predictions.parquet``) on the same takes: max absolute
@@ -15,13 +26,15 @@ and compare
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from guardrails._registry import register
 from guardrails._result import CheckResult
 from guardrails.replay._model import OnnxModel, macro_f1
-from guardrails.replay._record import record
-from guardrails.replay._setup import applies_replay, open_replay, recorded
+from guardrails.replay._record import record, short
+from guardrails.replay._setup import applies_candidate, by_tag, open_replay, recorded
 
 __all__ = ["drift_result", "smoke"]
 
@@ -58,15 +71,18 @@ def drift_result(name: str, probs: np.ndarray, pred: np.ndarray, f1: float,
 
 
 @register("replay.smoke", category="replay", params=_PARAMS, lane="timed",
-          applies=lambda ctx: applies_replay(ctx),
-          description="release model (ONNX) on the baseline's best sensor-only fold: no "
-                      "drift from training, not worse than sensor-only")
+          applies=lambda ctx, params: applies_candidate(ctx, params, needs_baseline=True),
+          description="the run's own multimodal ONNX on the baseline's best-validation "
+                      "sensor-only fold: no drift from training, not worse than sensor-only")
 def smoke(ctx, *, registry: str, tag: str, baseline_tag: str, history: str,
           max_prob_drift: float, min_agreement: float, max_f1_drift: float, margin: float,
           threads: int) -> list[CheckResult]:
     """Smoke replay (see the module docstring); appends one history row."""
-    rp = open_replay(ctx.run_dir, registry=registry, tag=tag, baseline_tag=baseline_tag)
+    rp = open_replay(ctx.run_dir, registry=registry, tag=tag, baseline_tag=baseline_tag,
+                     candidate=not by_tag(ctx))
     model = OnnxModel(rp.onnx(), threads=threads)
+    name = rp.model.tag
+    replayed = short(model.path, model.sha256, rp.model.run_dir)
     out = model.predict(rp.batch)
     f1 = macro_f1(rp.labels, out.pred)
     ids = rp.batch.sample_ids
@@ -74,17 +90,19 @@ def smoke(ctx, *, registry: str, tag: str, baseline_tag: str, history: str,
     rec_base = recorded(rp.baseline.run_dir, rp.baseline.mode, rp.fold, ids)
     drift = drift_result("replay.smoke.drift", out.probs, out.pred, f1, rec_mm,
                          max_prob_drift=max_prob_drift, min_agreement=min_agreement,
-                         max_f1_drift=max_f1_drift, what=f"{tag} at training time")
+                         max_f1_drift=max_f1_drift, what=f"{name} at training time")
+    drift = dataclasses.replace(drift, message=f"{drift.message} [{replayed}]")
     base_f1 = rec_base["macro_f1"]
     better = f1 >= base_f1 - margin
     vs = CheckResult(
         "replay.smoke.vs_baseline", "replay", better,
         observed={"multimodal_f1": f1, "sensor_only_f1": base_f1, "delta": f1 - base_f1},
         expected=f"multimodal F1 >= sensor-only F1 - {margin:g}",
-        message=(f"fold {rp.fold} ({len(ids)} takes): {tag} F1 {f1:.3f} "
+        message=(f"fold {rp.fold} ({len(ids)} takes, chosen by {baseline_tag} validation "
+                 f"F1, not held-out): {replayed} F1 {f1:.3f} "
                  f"{'>=' if better else '<'} {baseline_tag} F1 {base_f1:.3f}"
                  + ("" if better else f" - {margin:g}: multimodal is worse than sensor-only")),
-        details={"baseline_best_fold_f1": rp.baseline_fold_f1})
+        details={"baseline_validation_f1": rp.selection_f1})
     weights = out.modality_weights
     metrics = {"macro_f1": f1, "recorded_f1": rec_mm["macro_f1"], "sensor_only_f1": base_f1,
                "max_prob_drift": drift.observed["max_prob_drift"],

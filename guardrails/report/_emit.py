@@ -12,6 +12,7 @@ from guardrails.errors import BadInputError
 from guardrails.report._json import verdict_dict
 from guardrails.report._junit import junit_xml
 from guardrails.report._markdown import markdown_summary
+from guardrails.report._skipped import print_skipped
 from guardrails.report._table import print_table
 from profy._io import atomic_write_json, atomic_write_text  # torch-free helpers
 
@@ -95,6 +96,7 @@ def emit(results: Sequence[CheckResult], *, title: str, report_dir: str | Path,
 
             console = make_console()  # off a terminal the table is as wide as its cells
         print_table(results, title=title, verdict=verdict["verdict"], console=console)
+        print_skipped(results, console)  # right under the verdict line: not judged
         console.print(f"report: {out} (verdict.json, junit.xml, summary.md)", soft_wrap=True)
         for name in sorted(set(files) - {"verdict", "junit", "markdown"}):
             console.print(f"{name}: {files[name]}", soft_wrap=True)

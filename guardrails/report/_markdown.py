@@ -1,7 +1,9 @@
 """Markdown summary of a verdict, sized for a pull-request comment.
 
 Failures come first with their evidence; passes are folded into a ``<details>`` block.
-The text is capped below GitHub's 65,536-character comment limit.
+Skipped checks (not judged: no evidence) are listed with their reasons right under the
+verdict's counts, never folded away. The text is capped below GitHub's
+65,536-character comment limit.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from guardrails._result import CheckResult, jsonable
 from guardrails.report._json import stability_text, summarize
+from guardrails.report._skipped import skipped_lines
 
 __all__ = ["MAX_CHARS", "markdown_summary"]
 
@@ -50,6 +53,11 @@ def markdown_summary(results: Sequence[CheckResult], *, title: str, verdict: str
         lines.append(f"Criteria: `{criteria_source}`  ")
     lines += [f"{counts['total']} checks: {counts['pass']} passed, {counts['fail']} failed, "
               f"{counts['warn']} warnings, {counts['skip']} skipped.", ""]
+    not_judged = skipped_lines(results)
+    if not_judged:
+        lines += [f"**Not judged** ({len(not_judged)} skipped: no evidence, not a pass):", ""]
+        lines += [f"- `{name}`: {_cell(reason, 300)}" for name, reason in not_judged]
+        lines.append("")
     ordered = sorted(results, key=lambda r: _ORDER[r.status])
     attention = [r for r in ordered if r.status in ("fail", "warn")]
     rest = [r for r in ordered if r.status not in ("fail", "warn")]

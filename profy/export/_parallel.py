@@ -20,14 +20,15 @@ def select_models(run_dir: str | Path, *, modes: Sequence[str] | None = None,
                   fold: int | None = None, all_folds: bool = False) -> list[tuple[str, int]]:
     """The ``(mode, fold)`` pairs to export.
 
-    Default: every mode with checkpoints, each at its best fold (highest test macro F1 in
-    ``complete_results.json``, else fold 0); ``fold`` picks one fold, ``all_folds`` all.
+    Default: every mode with checkpoints, each at its best fold by **validation** score
+    (the kept epoch's ``val_macro_f1`` in ``epochs.parquet``; ties and a run without it:
+    the lowest fold). Held-out (test) scores are never consulted: a release fold picked on
+    them carries the best-of-k selection bias into every comparison on those takes (the
+    smoke replay's winner's curse). ``fold`` picks one fold, ``all_folds`` all.
 
     Raises:
         MissingInputError: the run has no checkpoint of a requested mode/fold.
     """
-    import json
-
     from profy.errors import MissingInputError
 
     run_dir = Path(run_dir)
@@ -38,10 +39,7 @@ def select_models(run_dir: str | Path, *, modes: Sequence[str] | None = None,
     wanted = list(modes) if modes else sorted(found)
     if not wanted:
         raise MissingInputError(run_dir / "checkpoints", "no checkpoint to export")
-    results = {}
-    path = run_dir / "complete_results.json"
-    if path.is_file():
-        results = json.loads(path.read_text()).get("modes", {})
+    results = _validation_scores(run_dir / "epochs.parquet")
     pairs = []
     for mode in wanted:
         folds = sorted(found.get(mode, []))
@@ -58,15 +56,23 @@ def select_models(run_dir: str | Path, *, modes: Sequence[str] | None = None,
     return pairs
 
 
-def _best_fold(mode_results: dict, folds: list[int]) -> int:
-    """Highest held-out macro F1 among ``folds`` (ties: lowest fold); fold list order else."""
-    per_fold = mode_results.get("folds") or {}
-    best, score = folds[0], float("-inf")
-    for key, row in sorted(per_fold.items(), key=lambda kv: int(kv[0])):
-        f1 = row.get("macro_f1") if isinstance(row, dict) else None
-        if int(key) in folds and isinstance(f1, int | float) and f1 > score:
-            best, score = int(key), float(f1)
-    return best
+def _validation_scores(path: Path) -> dict[str, dict[int, float]]:
+    """``mode -> fold -> val_macro_f1`` of the kept epoch (``best``); {} without the file."""
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        return {}
+    out: dict[str, dict[int, float]] = {}
+    for row in pq.read_table(path, columns=["mode", "fold", "val_macro_f1", "best"]).to_pylist():
+        if row["best"]:
+            out.setdefault(row["mode"], {})[int(row["fold"])] = float(row["val_macro_f1"])
+    return out
+
+
+def _best_fold(val_f1: dict[int, float], folds: list[int]) -> int:
+    """Highest validation macro F1 among ``folds`` (ties, or no score: the lowest fold)."""
+    scored = [k for k in sorted(folds) if k in val_f1]
+    return max(scored, key=lambda k: val_f1[k]) if scored else sorted(folds)[0]
 
 
 def export_model(run_dir: str | Path, mode: str, fold: int, *, out_dir: str | Path | None = None,

@@ -124,13 +124,35 @@ def test_metadata_symbolic_axes_and_references(onnx_run_ro):
             assert min(t_shapes) >= MIN_FRAMES  # no case below the declared Dim min
 
 
-def test_select_models_picks_best_fold(tiny_run_ro):
-    results = json.loads((tiny_run_ro / "complete_results.json").read_text())["modes"]
+def test_select_models_picks_best_fold(tiny_run_ro, tmp_path):
+    """Best by the kept epoch's VALIDATION macro F1 (epochs.parquet), never by held-out
+    F1 (issue 18 item 10: a fold picked on held-out scores carries the winner's curse)."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    epochs = pq.read_table(tiny_run_ro / "epochs.parquet").to_pylist()
+    kept = {(r["mode"], r["fold"]): r["val_macro_f1"] for r in epochs if r["best"]}
     pairs = dict(select_models(tiny_run_ro))
     assert set(pairs) == set(MODES)
     for mode, fold in pairs.items():
-        f1 = {int(k): v["macro_f1"] for k, v in results[mode]["folds"].items()}
-        assert f1[fold] == max(f1.values())
+        val = {k: f1 for (m, k), f1 in kept.items() if m == mode}
+        assert val[fold] == max(val.values())
+    # held-out scores do not move the choice: make fold 2 the best on validation only
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run_ro, run, symlinks=True)
+    for r in epochs:
+        if r["best"]:
+            r["val_macro_f1"] = 0.9 if r["fold"] == 2 else 0.1
+    pq.write_table(pa.Table.from_pylist(epochs, schema=pq.read_schema(run / "epochs.parquet")),
+                   run / "epochs.parquet")
+    results = json.loads((run / "complete_results.json").read_text())
+    for block in results["modes"].values():  # and the worst on held-out takes
+        for k, row in block["folds"].items():
+            row["macro_f1"] = 0.0 if k == "2" else 1.0
+    (run / "complete_results.json").write_text(json.dumps(results))
+    assert dict(select_models(run)) == dict.fromkeys(MODES, 2)
     assert select_models(tiny_run_ro, modes=["audio"], fold=2) == [("audio", 2)]
     assert len(select_models(tiny_run_ro, all_folds=True)) == 9
 

@@ -172,6 +172,11 @@ def test_default_ci_fails_legacy_on_the_plan_guards_and_gate_compares_without_to
         assert code == 1 and heavy == [], out  # tiny runs miss the F1 targets: red, no torch
         checks = json.loads((report / "verdict.json").read_text())["checks"]
         failed[name] = {c["name"] for c in checks if c["status"] == "fail"}
+        # the release gate: no onnx/ in the run is missing evidence, named with its fix
+        missing = {c["name"] for c in checks if c["message"].startswith(
+            f"missing evidence: no onnx/ in {run}: run `profy export {run}`")}
+        assert {"onnx.checker", "onnx.parity", "replay.smoke"} <= missing & failed[name], out
+        assert "missing evidence" in (report / "summary.md").read_text()
     assert set(LEGACY_BUGS) <= failed["legacy"], failed["legacy"]
     assert not set(LEGACY_BUGS) & failed["mm"], failed["mm"]
     code, out, heavy = guardrails(tmp_path, "gate", str(tiny_run_ro), "--baseline",
