@@ -18,15 +18,22 @@ Boundaries are inclusive and exact: a mean equal to ``min_mean`` passes, a std e
 to ``max_std`` passes; values are compared as stored, without rounding. A missing
 mode, fold or statistic, or a NaN, fails with the reason; it never passes.
 
-Verdict stability: the probability that the gate would pass on a bootstrap resample
-of the held-out takes, drawing *players* with replacement within each (fold, label)
-stratum (a player's takes are not independent; the folds are stratified by label),
-recomputing every fold's macro F1 from the predictions and applying the same rule
-(``n_boot`` resamples, seeded by ``--seed``). Two modes (``multimodal_vs_sensor``) are
-paired by player id. A stratum of fewer than two players never varies, so the
-stability is then unknown (``None``, with the reason), not 1.
+Verdict stability (defined in :mod:`guardrails.gates._stability`): the probability
+that the gate passes on a fresh evaluation of the same recipe on new players from the
+same population, given this run. Per-fold values (macro F1, or the paired multimodal -
+sensor delta) are drawn from their posterior predictive
+(:func:`~guardrails.gates._stability.fold_stability`), whose sampling noise per fold is
+the variance of a player bootstrap (players drawn with replacement within each (fold,
+label) stratum; two modes paired by player id); the gate's own rule is applied to each
+draw (``n_boot`` draws, seeded by ``--seed``). A stratum of fewer than two players
+never varies, so the stability is then unknown (``None``, with the reason), not 1.
 ``min_stability`` (default 0: reported only) makes a pass also require that
 probability; it is shown in ``observed`` and ``details["stability"]``.
+
+Decidability: ``details["noise"]`` holds the player-clustered sampling sd of each
+statistic at this run's size (a fold's F1, the mean over folds, the delta) and whether
+the threshold lies within it; when it does, the message says so and how many players
+per fold would be needed. The verdict stays the criteria's.
 """
 
 from __future__ import annotations
@@ -52,8 +59,10 @@ from guardrails.gates._evidence import (
     results_f1,
     thin_strata,
 )
+from guardrails.gates._stability import decidability, fold_stability
 
-__all__ = ["delta_verdict", "finish_with_stability", "stability_of", "threshold_verdict"]
+__all__ = ["delta_rule", "delta_verdict", "f1_rule", "finish_with_stability", "stability_of",
+           "threshold_verdict"]
 
 
 def _ok(x: Any) -> bool:
@@ -90,6 +99,21 @@ def delta_verdict(delta: float | None, *, min_delta: float) -> tuple[bool, str]:
     if delta >= min_delta:
         return True, f"delta {delta:+.4f} >= {min_delta}"
     return False, f"delta {delta:+.4f} < {min_delta}"
+
+
+def f1_rule(min_mean: float, max_std: float):
+    """The F1 gates' rule on per-fold values ``(..., K)`` -> bool ``(...)`` (inclusive)."""
+    def passes(f1: np.ndarray) -> np.ndarray:
+        f1 = np.asarray(f1, dtype=np.float64)
+        return (f1.mean(axis=-1) >= min_mean) & (f1.std(axis=-1, ddof=STD_DDOF) <= max_std)
+    return passes
+
+
+def delta_rule(min_delta: float):
+    """``gate.multimodal_vs_sensor``'s rule on per-fold deltas ``(..., K)``: mean >= min_delta."""
+    def passes(delta: np.ndarray) -> np.ndarray:
+        return np.asarray(delta, dtype=np.float64).mean(axis=-1) >= min_delta
+    return passes
 
 
 def stability_of(passes: np.ndarray) -> float:
@@ -149,11 +173,14 @@ def _published(ctx, mode: str, mean: float | None, std: float | None,
 
 def finish_with_stability(name: str, passed_rule: bool, reason: str, stability: float | None,
                           note: str | None, min_stability: float, observed: dict,
-                          expected: dict, details: dict) -> CheckResult:
+                          expected: dict, details: dict,
+                          undecidable: list[str] | None = None) -> CheckResult:
     """The gate's result with its verdict stability (shared by every threshold gate).
 
     ``stability`` goes to ``observed`` and ``details``; ``min_stability > 0`` turns a
     pass whose stability is below it (or unknown, ``note`` says why) into a fail.
+    ``undecidable`` (sentences from :func:`~guardrails.gates._stability.decidability`)
+    are appended to the message; they never change the verdict.
     """
     observed = {**observed, "stability": None if stability is None else round(stability, 4)}
     details = {**details, "stability": stability, "stability_note": note,
@@ -166,9 +193,28 @@ def finish_with_stability(name: str, passed_rule: bool, reason: str, stability: 
             reason += (f"; verdict stability {stability:.2f} < {min_stability}"
                        if stability is not None else f"; stability unknown ({note})")
     elif passed_rule and stability is not None and stability < 0.5:
-        reason += f" (fragile: holds in {stability:.0%} of player resamples)"
+        reason += f" (fragile: predicted to pass in {stability:.0%} of fresh evaluations)"
+    if undecidable:
+        reason += " [" + "; ".join(undecidable) + "]"
     return CheckResult(name, "gate", passed, observed=observed, expected=expected,
                        message=reason, details=details)
+
+
+def _players_per_fold(ctx, modes: list[str]) -> float:
+    frame = held_out(ctx)
+    rows = frame[frame["mode"].isin(modes)]
+    per_fold = rows.groupby("fold")["player_id"].nunique()
+    return float(per_fold.mean()) if len(per_fold) else float("nan")
+
+
+def fold_noise(samples: np.ndarray) -> tuple[float, float]:
+    """Sampling sd of one fold's value and of the mean over folds, from ``(B, K)`` resamples.
+
+    Player-clustered, as the bootstrap measures it: ``sqrt(mean_k var_k)`` and
+    ``sqrt(sum_k var_k) / K``.
+    """
+    var = np.nanvar(np.asarray(samples, dtype=np.float64), axis=0)
+    return float(np.sqrt(var.mean())), float(np.sqrt(var.sum()) / var.size)
 
 
 def _f1_gate(ctx, name: str, mode: str, *, min_mean: float, max_std: float,
@@ -185,14 +231,26 @@ def _f1_gate(ctx, name: str, mode: str, *, min_mean: float, max_std: float,
     details["published"], note = _published(ctx, mode, mean, std)
     passed, reason = threshold_verdict(mean, std, min_mean=min_mean, max_std=max_std)
     samples, why, _ = _fold_f1_samples(ctx, name, [mode], n_boot)
-    stability = None
+    stability, notes = None, []
     if samples is not None:
         f1 = samples[mode]
-        means, stds = f1.mean(axis=1), f1.std(axis=1, ddof=STD_DDOF)
-        stability = stability_of((means >= min_mean) & (stds <= max_std))
-        details["bootstrap_mean_f1"] = [float(np.nanquantile(means, q)) for q in (0.05, 0.95)]
+        observed_f1 = np.array([per_fold[k] for k in sorted(per_fold)])
+        stability = float(fold_stability(observed_f1, f1, f1_rule(min_mean, max_std), n_boot,
+                                          gate_rng(ctx, name + "/predictive")))
+        details["bootstrap_mean_f1"] = [float(np.nanquantile(f1.mean(axis=1), q))
+                                        for q in (0.05, 0.95)]
+        fold_sd, mean_sd = fold_noise(f1)
+        n = _players_per_fold(ctx, [mode])
+        noise: dict[str, Any] = {}
+        for key, what, value, limit, sd, spread in (
+                ("std", "fold F1", std, max_std, fold_sd, True),
+                ("mean", "mean fold F1", mean, min_mean, mean_sd, False)):
+            noise[key], text = decidability(what, value, limit, sd, n, spread=spread)
+            if text and math.isfinite(limit):
+                notes.append(text)
+        details["noise"] = noise
     return finish_with_stability(name, passed, f"{mode}: {reason}{note}", stability, why,
-                                 min_stability, observed, expected, details)
+                                 min_stability, observed, expected, details, notes)
 
 
 _F1_PARAMS = {"min_stability": 0.0, "n_boot": 1000}
@@ -236,14 +294,24 @@ def multimodal_vs_sensor(ctx, *, min_delta: float, min_stability: float,
     if problems:
         return CheckResult(name, "gate", False, observed=observed, expected=expected,
                            message="; ".join(problems), details=details)
-    notes = "".join(_published(ctx, m, v, None)[1] for m, v in (("multimodal", mm),
-                                                                 ("sensor", se)))
+    published = "".join(_published(ctx, m, v, None)[1] for m, v in (("multimodal", mm),
+                                                                     ("sensor", se)))
     passed, reason = delta_verdict(delta, min_delta=min_delta)
     samples, why, dropped = _fold_f1_samples(ctx, name, ["multimodal", "sensor"], n_boot)
     details["paired_players_dropped"] = dropped
-    stability = None
+    stability, notes = None, []
     if samples is not None:  # paired: one player resample scores both modes
-        deltas = samples["multimodal"].mean(axis=1) - samples["sensor"].mean(axis=1)
-        stability = stability_of(deltas >= min_delta)
-    return finish_with_stability(name, passed, f"multimodal - sensor: {reason}{notes}",
-                                 stability, why, min_stability, observed, expected, details)
+        fold_deltas = samples["multimodal"] - samples["sensor"]
+        per_mm = recomputed_f1(ctx, "multimodal")[0]
+        per_se = recomputed_f1(ctx, "sensor")[0]
+        observed_d = np.array([per_mm[k] - per_se[k] for k in sorted(per_mm)])
+        stability = float(fold_stability(observed_d, fold_deltas, delta_rule(min_delta), n_boot,
+                                          gate_rng(ctx, name + "/predictive")))
+        _, delta_sd = fold_noise(fold_deltas)
+        details["noise"], text = decidability(
+            "the delta", delta, min_delta, delta_sd,
+            _players_per_fold(ctx, ["multimodal", "sensor"]))
+        notes += [text] if text else []
+    return finish_with_stability(name, passed, f"multimodal - sensor: {reason}{published}",
+                                 stability, why, min_stability, observed, expected, details,
+                                 notes)

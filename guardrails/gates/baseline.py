@@ -31,6 +31,14 @@ Method (``baseline.f1_delta``, one result per mode both runs trained):
    reaches. Rule ``non_inferior`` (stricter, the only rule that claims
    non-inferiority): fail unless the whole interval lies above ``-margin``.
 
+A second opinion, reported beside the interval and never gating: the Nadeau-Bengio
+corrected resampled t-test on the per-fold deltas (``details["nadeau_bengio"]``, and
+the message). The folds' training sets overlap, so the plain t-test's variance
+``s^2 / K`` is too small; the correction uses ``(1/K + n_test/n_train) s^2`` (the
+held-out to training take ratio, averaged over folds from ``splits.parquet``; as in
+scikit-learn's "Statistical comparison of models using grid search" example), with
+``K - 1`` degrees of freedom (``scipy.stats.t``).
+
 The generator is seeded from ``--seed`` and the check name: the same seed gives the
 same interval.
 """
@@ -61,8 +69,8 @@ from guardrails.gates._evidence import (
 )
 from guardrails.gates._metrics import macro_f1_from_counts, percentile_interval
 
-__all__ = ["PairedInterval", "comparability_problems", "delta_message", "paired_bootstrap",
-           "refusal", "resolve_baseline"]
+__all__ = ["PairedInterval", "comparability_problems", "delta_message", "nadeau_bengio",
+           "paired_bootstrap", "refusal", "resolve_baseline"]
 
 RULES = ("worse", "non_inferior")
 _CLAIMS = {("worse", True): "not shown worse by more than the margin",
@@ -115,6 +123,45 @@ def paired_bootstrap(cand: list[FoldPlayers], base: list[FoldPlayers], *, n_boot
     low, high = percentile_interval(diffs, confidence)
     return PairedInterval(point, low, high, confidence, n_boot, diffs,
                           n_players=int(sum(c.players.size for c in cand)), dropped=dropped)
+
+
+def nadeau_bengio(fold_deltas, test_train_ratio: float, confidence: float) -> dict[str, Any]:
+    """Nadeau-Bengio corrected resampled t-test of per-fold deltas (a second opinion).
+
+    Args:
+        fold_deltas: candidate - baseline score per fold, ``(K,)``.
+        test_train_ratio: held-out takes / training takes of a fold (mean over folds).
+        confidence: two-sided interval level.
+
+    Returns:
+        ``{"t", "df", "p_value", "ci", "corrected_sd", "test_train_ratio"}``; ``t`` and
+        ``p_value`` are None with fewer than two folds or no spread over folds.
+    """
+    from scipy import stats
+
+    d = np.asarray(fold_deltas, dtype=np.float64)
+    k = d.size
+    out: dict[str, Any] = {"method": "Nadeau-Bengio corrected resampled t-test",
+                           "test_train_ratio": test_train_ratio, "df": k - 1, "t": None,
+                           "p_value": None, "ci": None, "corrected_sd": None}
+    if k < 2 or not np.isfinite(d).all():
+        return out
+    sd = float(np.sqrt((1.0 / k + test_train_ratio) * d.var(ddof=1)))
+    out["corrected_sd"] = sd
+    half = float(stats.t.ppf(0.5 + confidence / 2.0, k - 1)) * sd
+    out["ci"] = [float(d.mean() - half), float(d.mean() + half)]
+    if sd > 1e-12:  # folds that agree to rounding have no spread to test against
+        t = float(d.mean() / sd)
+        out.update(t=t, p_value=float(2.0 * stats.t.sf(abs(t), k - 1)))
+    return out
+
+
+def _test_train_ratio(ctx) -> float:
+    splits = ctx.frame("splits.parquet")
+    per = splits.groupby(["fold", "role"]).size().unstack(fill_value=0)
+    if "test" not in per or "train" not in per or (per["train"] == 0).any():
+        return float("nan")
+    return float((per["test"] / per["train"]).mean())
 
 
 def delta_message(mode: str, iv: PairedInterval, *, rule: str, margin: float) -> str:
@@ -288,6 +335,13 @@ def f1_delta(ctx, *, margin: float, confidence: float, n_boot: int,
         bound = iv.high if rule == "worse" else iv.low
         passed = bool(np.isfinite(bound) and bound >= -margin)
         message = delta_message(mode, iv, rule=rule, margin=margin)
+        nb = nadeau_bengio([by_fold[k] for k in sorted(by_fold)], _test_train_ratio(ctx),
+                           confidence)
+        if nb["ci"] is not None:
+            message += (f"; second opinion (Nadeau-Bengio corrected t-test over {len(by_fold)} "
+                        f"folds, not gating): {confidence:.0%} CI [{nb['ci'][0]:+.4f}, "
+                        f"{nb['ci'][1]:+.4f}]"
+                        + (f", p = {nb['p_value']:.3f}" if nb["p_value"] is not None else ""))
         n_dropped = dropped["n_first_only"] + dropped["n_second_only"]
         if n_dropped:
             message += (f"; {n_dropped} player(s) held out in only one run dropped from the "
@@ -300,7 +354,7 @@ def f1_delta(ctx, *, margin: float, confidence: float, n_boot: int,
                       "paired by id and resampled with replacement within each (fold, label) "
                       "stratum",
             "paired_players": iv.n_players, "dropped_players": dropped, "ci_estimable": True,
-            "claims": _CLAIMS[(rule, passed)],
+            "claims": _CLAIMS[(rule, passed)], "nadeau_bengio": nb,
             "baseline_run": str(base.run_dir), "seed": ctx.seed}
         out.append(CheckResult(name, "baseline", passed,
                                observed={"delta": round(iv.delta, 4),

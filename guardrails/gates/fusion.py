@@ -6,7 +6,11 @@
   inside the run with exactly that sha256.
 - ``gate.sensor_weight_share``: the sensor weight is ``>= min_weight`` (0.5) for at
   least ``min_fraction`` (80%) of the held-out (test-role) takes in
-  ``modality_weights.parquet``; with the player-bootstrap verdict stability.
+  ``modality_weights.parquet``; with its verdict stability (the pooled-statistic
+  estimator of :mod:`guardrails.gates._stability`: players resampled within (fold,
+  label) strata, fresh share ``T_obs + T_b - T_b'``; unknown, with the reason, when a
+  stratum holds a single player) and its decidability (the share's player-clustered
+  sampling sd against its distance to ``min_fraction``).
 - ``gate.sensor_weight_clamp``: the configured clamp ``model.min_sensor_weight`` is at
   least the plan's 0.35, and no recorded sensor share (``modality_weights.parquet``,
   ``gate_log.parquet``) falls below it.
@@ -23,8 +27,14 @@ import numpy as np
 from guardrails._registry import register
 from guardrails._result import CheckResult
 from guardrails.errors import ArtifactError
-from guardrails.gates._evidence import expected_folds, expected_modes, gate_rng
-from guardrails.gates._metrics import bootstrap_player_weights
+from guardrails.gates._evidence import (
+    MIN_STRATUM_PLAYERS,
+    expected_folds,
+    expected_modes,
+    gate_rng,
+)
+from guardrails.gates._metrics import stratified_player_weights
+from guardrails.gates._stability import decidability, pivot_pass_rate
 
 __all__ = ["norm_refs", "sensor_weight_clamp", "sensor_weight_share", "training_log"]
 
@@ -95,9 +105,42 @@ def training_log(ctx) -> CheckResult:
 def _held_out_weights(ctx):
     mw = ctx.frame("modality_weights.parquet")
     splits = ctx.frame("splits.parquet")
-    test = splits[splits["role"] == "test"][["sample_id", "fold", "player_id"]]
+    test = splits[splits["role"] == "test"][["sample_id", "fold", "player_id", "label"]]
     merged = mw.merge(test, on=["sample_id", "fold"], how="inner")
     return merged, int(len(mw) - len(merged))
+
+
+def _share_resamples(frame, min_weight: float, n_boot: int, rng: np.random.Generator):
+    """Pooled share of hits over player resamples within (fold, label) strata.
+
+    Returns:
+        ``(samples (n_boot,), note, n_players)``; ``samples`` is None (``note`` says why)
+        when a stratum holds fewer than two players: it would never vary.
+    """
+    hits_b, n_b = np.zeros(n_boot), np.zeros(n_boot)
+    thin, n_players = [], 0
+    for k, g in frame.groupby("fold", sort=True):
+        players, inv = np.unique(g["player_id"].astype(str), return_inverse=True)
+        n_players += len(players)
+        take_labels = g["label"].astype(str).to_numpy()
+        labels = np.array([own[0] if own.size == 1 else "mixed-label" for own in
+                           (np.unique(take_labels[inv == i]) for i in range(len(players)))])
+        keys, sizes = np.unique(labels, return_counts=True)
+        if (sizes < MIN_STRATUM_PLAYERS).any():
+            thin.append(f"fold {k}: " + ", ".join(
+                f"{n} {key} player" + ("s" if n != 1 else "")
+                for key, n in zip(keys, sizes, strict=True) if n < MIN_STRATUM_PLAYERS))
+            continue
+        per_hits = np.bincount(inv, weights=(g["sensor_weight"] >= min_weight),
+                               minlength=len(players))
+        per_n = np.bincount(inv, minlength=len(players))
+        weights = stratified_player_weights(labels, n_boot, rng)
+        hits_b += weights @ per_hits
+        n_b += weights @ per_n
+    if thin:
+        return None, (f"cannot be estimated: {'; '.join(thin)} (players are resampled within "
+                      f"(fold, label) strata; each needs >= {MIN_STRATUM_PLAYERS})"), n_players
+    return hits_b / n_b, None, n_players
 
 
 @register("gate.sensor_weight_share", category="gate", applies=_multimodal_applies,
@@ -128,30 +171,32 @@ def sensor_weight_share(ctx, *, min_weight: float, min_fraction: float, min_stab
     if not problems and not fraction >= min_fraction:
         problems.append(f"sensor weight >= {min_weight} for {fraction:.1%} of held-out takes "
                         f"< {min_fraction:.0%}")
-    stability = None
-    if len(w):
-        rng = gate_rng(ctx, name)
-        hits_b, n_b = np.zeros(n_boot), np.zeros(n_boot)
-        for _, g in frame.groupby("fold"):
-            players, inv = np.unique(g["player_id"].astype(str), return_inverse=True)
-            per_hits = np.bincount(inv, weights=(g["sensor_weight"] >= min_weight),
-                                   minlength=len(players))
-            per_n = np.bincount(inv, minlength=len(players))
-            weights = bootstrap_player_weights(len(players), n_boot, rng)
-            hits_b += weights @ per_hits
-            n_b += weights @ per_n
-        stability = float(np.mean(hits_b / n_b >= min_fraction))
-        details["stability"] = stability
+    stability, note = None, None
+    if len(w) and not np.isnan(w).any():
+        samples, note, n_players = _share_resamples(frame, min_weight, n_boot,
+                                                    gate_rng(ctx, name))
+        if samples is not None:
+            stability = float(pivot_pass_rate(fraction, samples, min_fraction,
+                                              higher_is_better=True))
+            details["bootstrap_fraction"] = [float(np.quantile(samples, q))
+                                             for q in (0.05, 0.95)]
+            details["noise"], undecidable = decidability(
+                "the share", fraction, min_fraction, float(np.std(samples)), n_players,
+                unit="in all")
+            details["undecidable"] = undecidable
+    details["stability"], details["stability_note"] = stability, note
     if min_stability > 0 and not problems and not (stability or 0.0) >= min_stability:
-        problems.append(f"verdict stability {stability} < {min_stability}")
+        problems.append(f"verdict stability {stability} < {min_stability}" if stability
+                        is not None else f"stability unknown ({note})")
     passed = not problems
     return CheckResult(name, "gate", passed,
                        observed={"fraction": round(fraction, 4) if len(w) else fraction,
                                  "stability": None if stability is None else round(stability, 4)},
                        expected=expected if min_stability <= 0
                        else {**expected, "stability": f">= {min_stability}"},
-                       message=(f"sensor weight >= {min_weight} for {fraction:.1%} of "
-                                f"{len(w)} held-out takes") if passed else "; ".join(problems),
+                       message=((f"sensor weight >= {min_weight} for {fraction:.1%} of "
+                                 f"{len(w)} held-out takes") if passed else "; ".join(problems))
+                       + (f" [{details['undecidable']}]" if details.get("undecidable") else ""),
                        details=details)
 
 

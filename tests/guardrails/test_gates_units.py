@@ -132,3 +132,23 @@ def test_same_seed_same_interval(seed):
                            rng=np.random.default_rng(seed))
     assert (one.low, one.high, one.delta) == (two.low, two.high, two.delta)
     assert one.low <= one.high
+
+
+def test_nadeau_bengio_is_the_plain_t_test_inflated_by_the_training_overlap():
+    from scipy import stats
+
+    from guardrails.gates.baseline import nadeau_bengio
+
+    d = np.array([0.02, 0.05, -0.01])
+    plain = stats.ttest_1samp(d, 0.0)
+    same = nadeau_bengio(d, 0.0, 0.95)  # no overlap correction: Student's one-sample t
+    assert same["t"] == pytest.approx(plain.statistic) and same["df"] == 2
+    assert same["p_value"] == pytest.approx(plain.pvalue)
+    nb = nadeau_bengio(d, 0.5, 0.95)  # 1/3 of the takes held out: n_test/n_train = 0.5
+    assert nb["t"] == pytest.approx(plain.statistic / np.sqrt(1 + 3 * 0.5))
+    assert nb["p_value"] > same["p_value"]
+    half = stats.t.ppf(0.975, 2) * np.sqrt((1 / 3 + 0.5) * d.var(ddof=1))
+    assert nb["ci"] == pytest.approx([d.mean() - half, d.mean() + half])
+    assert nadeau_bengio([0.1], 0.5, 0.95)["ci"] is None
+    flat = nadeau_bengio([0.1, 0.1, 0.1], 0.5, 0.95)
+    assert flat["p_value"] is None and flat["ci"] == pytest.approx([0.1, 0.1])
