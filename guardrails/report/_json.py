@@ -67,8 +67,9 @@ def verdict_dict(results: Sequence[CheckResult], *, title: str, run_dir: str | P
 def stability_text(result: CheckResult) -> str:
     """The bootstrap pass probability of a threshold gate as ``"87%"``, else ``""``.
 
-    Gates put it in ``details["stability"]`` (the share of player resamples in which the
-    gate's verdict is a pass); a fragile pass shows a low figure beside its PASS.
+    Gates put it in ``details["stability"]``: the predicted probability that the gate
+    passes on a fresh evaluation (:mod:`guardrails.gates._stability`); a fragile pass
+    shows a low figure beside its PASS.
     """
     value = result.details.get("stability") if isinstance(result.details, dict) else None
     if isinstance(value, dict):  # some gates report {"pass_probability": p, ...}
