@@ -83,6 +83,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
     parser.add_argument("--profile", default="mm-audiofix")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--workers", type=int, default=2, help="feature processes")
+    parser.add_argument("--device", default=None, help="train.device (auto|cpu|cuda)")
+    parser.add_argument("--name", default="stability", help="results file stem")
     args = parser.parse_args()
 
     from profy.config import load_profile
@@ -96,19 +99,23 @@ def main() -> None:
             for seed in args.seeds:
                 corpus = work / f"corpus_{size}_{seed}"
                 synthesize_corpus(corpus, size=size, seed=seed, progress=True)
-                cfg = load_profile(args.profile, [f"train.seed={seed}", *args.overrides])
+                device = [f"train.device={args.device}"] if args.device else []
+                cfg = load_profile(args.profile, [f"train.seed={seed}", *device,
+                                                  *args.overrides])
                 result = train(cfg, corpus, work / "runs", cache_dir=work / f"cache_{size}",
-                               profile=args.profile, skip_bad=True, progress=True)
+                               profile=args.profile, skip_bad=True, progress=True,
+                               workers=args.workers)
                 runs.append({"size": size, "seed": seed, "run_seconds": result.seconds,
                              "gates": gate_rows(result.run_dir, seed)})
                 shutil.rmtree(corpus, ignore_errors=True)
                 summary = summarize(runs)
-                write_result("stability", {"profile": args.profile, "sizes": args.sizes,
-                                           "seeds": args.seeds, "overrides": args.overrides,
+                write_result(args.name, {"profile": args.profile, "sizes": args.sizes,
+                                         "seeds": args.seeds, "overrides": args.overrides,
+                                         "device": args.device or "config",
                                            "complete": len(runs) == len(args.sizes)
                                            * len(args.seeds), "runs": runs,
                                            "summary": summary})
-                (RESULTS / "stability.md").write_text(markdown(summary))
+                (RESULTS / f"{args.name}.md").write_text(markdown(summary))
         print(markdown(summarize(runs)))
     finally:
         shutil.rmtree(work, ignore_errors=True)

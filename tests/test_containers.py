@@ -219,6 +219,27 @@ def test_workflows_call_guardrails_with_flags_it_has():
         _parses("guardrails", argv)
 
 
+def _workflow_profy_calls() -> list[list[str]]:
+    calls = []
+    for path in WORKFLOWS:
+        for job in yaml.safe_load(path.read_text())["jobs"].values():
+            for step in job["steps"]:
+                script = step.get("run", "").replace("\\\n", " ")
+                for line in script.splitlines():
+                    if line.strip().startswith("profy "):
+                        calls.append(shlex.split(line.strip())[1:])
+    return calls
+
+
+def test_workflows_call_profy_with_flags_it_has():
+    """Static: every `profy` line of a workflow parses. Their ORDER (and whether each one
+    succeeds on a real run) is what tests/test_workflows.py checks by running them."""
+    calls = _workflow_profy_calls()
+    assert [c[0] for c in calls] == ["synth", "train", "tag", "tag", "export", "export"]
+    for argv in calls:
+        _parses("profy", argv)
+
+
 # ---------------------------------------------------------------- benchmark summary
 
 def test_summarize_writes_a_table_of_figures(tmp_path):

@@ -6,10 +6,13 @@ context as ``ctx.onnx_models``) and reports per model in ``details``:
 - ``onnx.checker``: parses, ``onnx.checker`` full check, onnxruntime loads it;
 - ``onnx.signature``: inputs/outputs (names, dtypes, dims with symbolic B and T) against
   the metadata and the mode's layout; metadata against the run (config hash, feature
-  config, normalization artifact hash). A mismatch is an :class:`ArtifactError` (bad
-  input for ``guardrails onnx``, a failing check in ``guardrails ci``);
+  config, normalization artifact hash, and ``checkpoint_sha256`` recomputed from
+  ``RUN/checkpoints/<mode>_fold<K>.safetensors``, so a model exported from other weights
+  than the run's is caught). A mismatch is an :class:`ArtifactError` (bad input for
+  ``guardrails onnx``, a failing check in ``guardrails ci``);
 - ``onnx.parity``: ORT vs the PyTorch-eager references saved at export, every case,
   per output max abs/rel error within ``atol + rtol * |ref|``; predicted class 100% equal;
+  a reference file with zero cases (or an empty case) fails: nothing was compared;
 - ``onnx.latency``: batch-1 latency and batch-N throughput at fixed thread counts;
 - ``onnx.quantization``: dynamic int8 copy (in a temp folder, never swapped in): class
   agreement with fp32 on the references, and its speed-up.
@@ -32,7 +35,8 @@ from guardrails.checks.onnx_model import OnnxArtifact, find_models, session, tim
 from guardrails.errors import ArtifactError
 
 __all__ = ["LAYOUT", "OUTPUTS", "applies", "check_checker", "check_latency", "check_parity",
-           "check_quantization", "check_signature", "signature_problems"]
+           "check_quantization", "check_signature", "checkpoint_problems",
+           "signature_problems"]
 
 LAYOUT = {"sensor": (("B", "T", 88), "float32"), "sensor_mask": (("B", "T"), "bool"),
           "logmel": (("B", "n_mels", "T"), "float32"), "audio_mask": (("B", "T"), "bool"),
@@ -47,7 +51,8 @@ def applies(ctx: Any) -> str | None:
     """Skip runs without exported models."""
     if getattr(ctx, "onnx_models", None):
         return None
-    return None if find_models(ctx.run_dir) else "the run has no onnx/ models (profy export)"
+    return None if find_models(ctx.run_dir) else (
+        f"no onnx/ in {ctx.run_dir}: run `profy export {ctx.run_dir}`")
 
 
 def _models(ctx: Any) -> list[OnnxArtifact]:
@@ -126,7 +131,43 @@ def signature_problems(art: OnnxArtifact, ctx: Any) -> list[str]:
         problems.append(f"normalization artifact {norm} named in the metadata is missing")
     elif hashlib.sha256(norm.read_bytes()).hexdigest() != meta["norm_sha256"]:
         problems.append(f"{norm} sha256 differs from the metadata's norm_sha256")
+    problems += checkpoint_problems(art, Path(ctx.run_dir))
     return problems
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checkpoint_problems(art: OnnxArtifact, run_dir: Path) -> list[str]:
+    """The model's ``checkpoint``/``checkpoint_sha256`` metadata against the run's file.
+
+    The checkpoint must be ``RUN/checkpoints/<mode>_fold<K>.safetensors`` (the model's own
+    mode and fold) and its sha256, recomputed here, must equal the metadata's: otherwise
+    the ONNX file was exported from weights this run does not hold.
+    """
+    meta = art.metadata
+    rel, recorded = meta.get("checkpoint"), meta.get("checkpoint_sha256")
+    if not rel or not recorded:
+        return [f"{art.path} metadata lacks checkpoint/checkpoint_sha256: the model cannot "
+                "be tied to a checkpoint of the run (re-export with `profy export RUN`)"]
+    want = f"checkpoints/{meta.get('mode')}_fold{meta.get('fold')}.safetensors"
+    ckpt = run_dir / want
+    if rel != want:
+        return [f"{art.path} metadata names checkpoint {rel}, not the run's {want} "
+                f"({ckpt})"]
+    if not ckpt.is_file():
+        return [f"checkpoint {ckpt} named in {art.path}'s metadata is missing"]
+    actual = _file_sha256(ckpt)
+    if actual != recorded:
+        return [f"checkpoint {ckpt} has sha256 {actual[:16]}..., {art.path}'s metadata "
+                f"checkpoint_sha256 is {recorded[:16]}... (the model was not exported from "
+                "this checkpoint)"]
+    return []
 
 
 @register("onnx.signature", category="onnx", applies=applies, lane="inference",
@@ -138,9 +179,12 @@ def check_signature(ctx: Any) -> CheckResult:
         if problems:
             raise ArtifactError(art.path, "metadata mismatch: " + "; ".join(problems))
         per[art.name] = {"mode": art.metadata["mode"], "config_hash": art.metadata["config_hash"],
+                         "checkpoint": art.metadata["checkpoint"],
+                         "checkpoint_sha256": art.metadata["checkpoint_sha256"],
                          **art.signature()}
     return _result("onnx.signature", True, per, observed="consistent",
-                   expected="graph == metadata == run config", message=", ".join(per))
+                   expected="graph == metadata == run config and checkpoint",
+                   message=", ".join(per))
 
 
 def _errors(got: np.ndarray, ref: np.ndarray, atol: float, rtol: float) -> dict[str, Any]:

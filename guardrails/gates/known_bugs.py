@@ -16,8 +16,13 @@ purpose) fails and ``mm-audiofix`` passes:
 - ``gate.global_normalization``: ``features.normalization`` is ``global`` (the fold's
   fitted artifact), not a per-sample z-score; ``NORM_REF ... audio=`` agrees.
 - ``gate.audio_channels``: all ``min_channels`` (128) mel channels reach the audio
-  encoder: ``model.audio_channels_used`` in the config and
-  ``audio_channels_reaching_encoder`` in ``model_summary.json`` for each audio mode.
+  encoder, MEASURED on the model rather than read from the config (a reshape bug the
+  config does not know about must show): ``audio_channels_reaching_encoder`` in
+  ``model_summary.json`` for each audio mode, which profy measures at training time with a
+  forward probe (``audio_channels_measurement`` holds the probe's record; a number
+  without it fails), and, when ``RUN/onnx/`` holds audio or multimodal models, an
+  onnxruntime probe of each exported graph (the mel channels that move its logits).
+  ``model.audio_channels_used`` in the config must not be below it either.
 """
 
 from __future__ import annotations
@@ -175,16 +180,13 @@ def global_normalization(ctx) -> CheckResult:
                    {"normalization": norm, "logged": logged}, {"normalization": "global"}, {})
 
 
-@register("gate.audio_channels", category="gate", params={"min_channels": 128},
-          description="all 128 mel channels reach the audio encoder (config + "
-                      "model_summary.json)")
-def audio_channels(ctx, *, min_channels: int) -> CheckResult:
-    """The reshape bug dropped half the mel axis; every audio mode must see all of it."""
-    model = ctx.config.get("model") or {}
-    used = model.get("audio_channels_used")
-    problems = []
-    if not isinstance(used, int) or isinstance(used, bool) or used < min_channels:
-        problems.append(f"config model.audio_channels_used is {used!r} < {min_channels}")
+def _count(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def _summary_channels(ctx, min_channels: int, problems: list[str]) -> dict[str, Any]:
+    """Per audio mode: the training-time probe's count in ``model_summary.json``."""
     summary = ctx.json("model_summary.json")
     if not isinstance(summary, dict):
         raise ArtifactError(ctx.path("model_summary.json"), "expected a JSON object per mode")
@@ -192,15 +194,68 @@ def audio_channels(ctx, *, min_channels: int) -> CheckResult:
     for mode in expected_modes(ctx):
         if mode not in AUDIO_MODES:
             continue
-        value = (summary.get(mode) or {}).get("audio_channels_reaching_encoder") \
-            if isinstance(summary.get(mode), dict) else None
+        entry = summary.get(mode) if isinstance(summary.get(mode), dict) else {}
+        value = entry.get("audio_channels_reaching_encoder")
+        probe = entry.get("audio_channels_measurement")
         reaching[mode] = value
-        if not isinstance(value, (int, float)) or isinstance(value, bool) \
-                or not math.isfinite(value):
+        if not _count(value):
             problems.append(f"model_summary.json: {mode} lacks audio_channels_reaching_encoder")
-        elif value < min_channels:
+            continue
+        if value < min_channels:
             problems.append(f"model_summary.json: only {int(value)} channels reach the {mode} "
                             f"audio encoder (< {min_channels})")
+        if not isinstance(probe, dict) or probe.get("channels") != value:
+            problems.append(f"model_summary.json: {mode} audio_channels_reaching_encoder="
+                            f"{value!r} is not backed by a measurement on the model "
+                            "(audio_channels_measurement missing or different: a run "
+                            "written before profy measured it; retrain)")
+    return reaching
+
+
+def _onnx_channels(ctx, min_channels: int, problems: list[str]) -> dict[str, Any]:
+    """Per exported audio-mode model: channels that move its output (onnxruntime probe)."""
+    from guardrails.checks.onnx_model import OnnxArtifact, audio_channels_reaching, find_models
+
+    measured: dict[str, Any] = {}
+    for path in getattr(ctx, "onnx_models", None) or find_models(ctx.run_dir):
+        try:
+            art = OnnxArtifact(path)
+            if art.metadata.get("mode") not in AUDIO_MODES:
+                continue
+            probe = audio_channels_reaching(art)
+        except ArtifactError as exc:
+            problems.append(f"cannot probe {path}: {exc}")
+            continue
+        measured[art.name] = probe
+        if probe["channels"] < min_channels:
+            shown = ", ".join(map(str, probe["dropped"][:8]))
+            problems.append(f"{path}: only {probe['channels']} of {probe['n_mels']} mel channels "
+                            f"change the exported model's logits (< {min_channels}; dropped: "
+                            f"{shown}{', ...' if len(probe['dropped']) > 8 else ''})")
+    return measured
+
+
+@register("gate.audio_channels", category="gate", params={"min_channels": 128},
+          description="all 128 mel channels reach the audio encoder (measured on the model: "
+                      "model_summary.json probe, and the exported ONNX models when present)")
+def audio_channels(ctx, *, min_channels: int) -> CheckResult:
+    """The reshape bug dropped half the mel axis; every audio mode must see all of it.
+
+    Not the config's word for it: ``model.audio_channels_used`` is reported (and must not
+    be below ``min_channels``), but the figures gated are measured on the model itself.
+    """
+    model = ctx.config.get("model") or {}
+    used = model.get("audio_channels_used")
+    problems = []
+    if not isinstance(used, int) or isinstance(used, bool) or used < min_channels:
+        problems.append(f"config model.audio_channels_used is {used!r} < {min_channels}")
+    reaching = _summary_channels(ctx, min_channels, problems)
+    exported = _onnx_channels(ctx, min_channels, problems)
+    observed = {"config": used, **reaching,
+                **{f"onnx/{k}": v["channels"] for k, v in exported.items()}}
+    where = "model_summary.json probe" + (f" and {len(exported)} exported model(s)"
+                                          if exported else "; no exported audio model to probe")
     return _result("gate.audio_channels", problems,
-                   f"{min_channels} channels reach every audio encoder",
-                   {"config": used, **reaching}, {"channels": f">= {min_channels}"}, {})
+                   f"{min_channels} channels reach every audio encoder (measured: {where})",
+                   observed, {"channels": f">= {min_channels}"},
+                   {"onnx_probe": exported})

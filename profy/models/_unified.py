@@ -25,6 +25,7 @@ from profy.config import ModelConfig, config_hash
 from profy.models._encoders import AudioEncoder, SensorEncoder
 from profy.models._fusion import FusionGate
 from profy.models._layers import MaskedAttentionPool, pad_time
+from profy.models._probe import measure_audio_channels
 
 __all__ = ["MODES", "ModelOutput", "UnifiedAttentionModel"]
 
@@ -218,12 +219,16 @@ class UnifiedAttentionModel(nn.Module):
 
         Returns:
             dict: ``mode``, ``n_parameters``, parameters per part, ``n_mels_in``,
-            ``audio_channels_used`` (config value) and ``audio_channels_reaching_encoder``
-            (0 in sensor mode), ``use_tcn``, ``use_masks``, ``min_sensor_weight``,
+            ``audio_channels_used`` (config value), ``audio_channels_reaching_encoder``
+            (MEASURED on this model by :func:`~profy.models._probe.measure_audio_channels`:
+            the input mel channels that change what enters ``audio_cnn2d``'s first Conv2d;
+            0 in sensor mode) with the probe's record in ``audio_channels_measurement``,
+            ``use_tcn``, ``use_masks``, ``min_sensor_weight``,
             ``modality_dropout_p``, ``sensor_frontend`` (None in audio mode), ``head``,
             ``hidden``, strides, ``config_hash``.
         """
         cfg = self.cfg
+        probe = measure_audio_channels(self)
 
         def count(module: nn.Module | None) -> int:
             return 0 if module is None else sum(p.numel() for p in module.parameters())
@@ -236,8 +241,8 @@ class UnifiedAttentionModel(nn.Module):
                                      "gate": count(self.gate), "head": count(self.head)},
             "n_mels_in": cfg.n_mels_in,
             "audio_channels_used": cfg.audio_channels_used,
-            "audio_channels_reaching_encoder":
-                cfg.audio_channels_used if self.audio_encoder is not None else 0,
+            "audio_channels_reaching_encoder": probe["channels"],
+            "audio_channels_measurement": probe,
             "use_tcn": cfg.use_tcn and self.audio_encoder is not None,
             "use_masks": cfg.use_masks,
             "sensor_frontend": cfg.sensor_frontend if self.sensor_encoder is not None else None,

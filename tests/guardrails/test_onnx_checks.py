@@ -124,3 +124,87 @@ def test_tolerance_rule_property(scale, ref, noise):
     assert ok["within"] and ok["max_abs"] <= 1e-4 + 1e-6
     far = _errors(r + 1e-3 + 1e-3 * np.abs(r) * 2, r, atol=1e-4, rtol=1e-3)
     assert not far["within"]
+
+
+# ---------------------------------------------------------------- evidence gaps (issue 18.7)
+
+def _rewrite_references(npz: Path, how: str) -> None:
+    with np.load(npz, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    if how == "no cases":
+        arrays = {"__cases__": np.array([], dtype="<U8")}
+    else:  # every case kept, each with zero rows
+        arrays = {k: v if k == "__cases__" else v[:0] for k, v in arrays.items()}
+    with npz.open("wb") as fh:
+        np.savez(fh, **arrays)
+
+
+@pytest.mark.parametrize("how", ["no cases", "empty cases"])
+def test_references_with_nothing_to_compare_fail_parity(onnx_run, run_selected, tmp_path,
+                                                         capsys, how):
+    model = onnx_run / "onnx" / "audio_fold0.onnx"
+    npz = model.with_suffix(".npz")
+    _rewrite_references(npz, how)
+    res = run_selected(onnx_run, "onnx.parity")["onnx.parity"]
+    assert not res.passed and not res.skipped
+    assert str(npz) in res.message and "zero" in res.message
+    assert main(["onnx", str(model), "--report-dir", str(tmp_path / "r"), "--quiet",
+                 "--skip-quantization"]) == 2
+    assert str(npz) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change", ["other weights", "missing"])
+def test_checkpoint_sha256_is_checked_against_the_run(onnx_run, run_selected, change):
+    model = onnx_run / "onnx" / "sensor_fold0.onnx"
+    ckpt = onnx_run / "checkpoints" / "sensor_fold0.safetensors"
+    if change == "missing":
+        ckpt.unlink()
+    else:  # another fold's weights where the exported model's checkpoint was
+        ckpt.write_bytes((onnx_run / "checkpoints" / "sensor_fold1.safetensors").read_bytes())
+    res = run_selected(onnx_run, "onnx.signature")["onnx.signature"]
+    assert not res.passed
+    assert str(ckpt) in res.message and str(model) in res.message
+    assert ("missing" if change == "missing" else "checkpoint_sha256") in res.message
+
+
+def test_checkpoint_metadata_must_name_the_models_own_checkpoint(onnx_run, run_selected):
+    model = onnx_run / "onnx" / "sensor_fold0.onnx"
+
+    def elsewhere(proto):
+        for p in proto.metadata_props:
+            if p.key == "checkpoint":
+                p.value = "checkpoints/sensor_fold1.safetensors"
+
+    _rewrite(model, elsewhere)
+    res = run_selected(onnx_run, "onnx.signature")["onnx.signature"]
+    assert not res.passed and "checkpoints/sensor_fold1.safetensors" in res.message
+
+
+# ---------------------------------------------------------------- measured channels (18.8)
+
+def test_an_exported_graph_that_drops_mel_channels_fails_the_audio_gate(onnx_run,
+                                                                         run_selected):
+    gate = "gate.audio_channels"
+    ok = run_selected(onnx_run, gate)[gate]
+    assert ok.passed, ok.message
+    assert ok.details["onnx_probe"]["multimodal_fold0"]["channels"] == 128
+    assert set(ok.details["onnx_probe"]) == {"audio_fold0", "multimodal_fold0"}
+    model = onnx_run / "onnx" / "multimodal_fold0.onnx"
+
+    def drop_upper_half(proto):  # a reshape bug inside the graph; metadata unchanged
+        keep = np.ones((1, 128, 1), dtype=np.float32)
+        keep[:, 64:] = 0.0
+        proto.graph.initializer.append(numpy_helper.from_array(keep, "keep_lower_mels"))
+        for node in proto.graph.node:
+            for i, name in enumerate(node.input):
+                if name == "logmel":
+                    node.input[i] = "logmel_kept"
+        proto.graph.node.insert(0, onnx.helper.make_node(
+            "Mul", ["logmel", "keep_lower_mels"], ["logmel_kept"]))
+
+    _rewrite(model, drop_upper_half)
+    res = run_selected(onnx_run, gate)[gate]
+    assert not res.passed
+    assert f"{model}: only 64 of 128 mel channels" in res.message
+    assert res.details["onnx_probe"]["multimodal_fold0"]["dropped"] == list(range(64, 128))
+    assert res.details["onnx_probe"]["audio_fold0"]["channels"] == 128
