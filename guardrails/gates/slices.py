@@ -12,13 +12,22 @@ with ``n_bins`` equal-width bins and a reliability table (count, mean predicted,
 fraction pro, gap per non-empty bin) in the details; the gate requires ``mode``'s
 ECE ``<= max_ece``.
 
-Verdict stability (both gates, as the acceptance gates): the share of ``n_boot`` player
-resamples (players drawn with replacement inside each fold, seeded by ``--seed``) on
-which the gate's rule still passes. Slices: every slice's F1 and ``n`` recomputed from
-resampled per-player confusion counts, the same ``min_samples`` rule, the worst slice
-against ``min_worst_f1``. Calibration: the ECE recomputed from resampled per-player
-per-bin sums (count, sum of P(pro), sum of labels). ``min_stability > 0`` also requires
-it for a pass.
+Verdict stability (both gates; defined in :mod:`guardrails.gates._stability`): the
+probability that the gate passes on a fresh evaluation on new players from the same
+population, estimated by the pooled statistics' pivot
+(:func:`~guardrails.gates._stability.bounded_pivot_pass_rate`: fresh value = observed +
+the difference of two player resamples). Players are resampled within (fold, label)
+strata with Rao-Wu rescaled weights (``n_boot`` resamples seeded by ``--seed``; a
+stratum of fewer than two players makes the stability unknown, ``None`` with the
+reason, not a number). Slices: every slice's F1 and ``n`` recomputed from resampled
+per-player confusion counts, the same ``min_samples`` rule, the worst slice.
+Calibration: the ECE recomputed from resampled per-player per-bin sums (count, sum of
+P(pro), sum of labels). ``tests/guardrails/test_calibration.py`` checks both against a
+simulation with known truth (every reliability bin within 0.1; the share of resamples
+that pass, the figure before, was off by up to 0.29 and 0.19).
+``min_stability > 0`` also requires it for a pass. ``details["noise"]`` holds the
+statistic's player-clustered sampling sd at this run's size; when the threshold lies
+within it the message says so (the verdict stays the criteria's).
 """
 
 from __future__ import annotations
@@ -29,19 +38,31 @@ import numpy as np
 
 from guardrails._registry import register
 from guardrails._result import CheckResult
-from guardrails.gates._evidence import MODES, expected_modes, gate_rng, held_out
+from guardrails.gates._evidence import (
+    MIN_STRATUM_PLAYERS,
+    MIXED,
+    MODES,
+    expected_modes,
+    gate_rng,
+    held_out,
+)
 from guardrails.gates._metrics import (
     _per_class_f1,
-    bootstrap_player_weights,
     calibration_bins,
     counts,
     ece_table,
     macro_f1,
     macro_f1_from_counts,
 )
-from guardrails.gates.acceptance import finish_with_stability, stability_of
+from guardrails.gates._stability import (
+    bounded_pivot_pass_rate,
+    decidability,
+    rescaled_player_weights,
+)
+from guardrails.gates.acceptance import finish_with_stability
 
-__all__ = ["bootstrap_ece", "bootstrap_worst_f1", "calibration", "slice_table", "slices"]
+__all__ = ["bootstrap_ece", "bootstrap_worst_f1", "calibration", "ece_from_sums", "ece_sums",
+           "slice_table", "slices", "thin_strata", "worst_f1_from_counts"]
 
 DIMENSIONS = ("piece", "piece_kind", "label")
 _CLASS = {0: "amateur", 1: "pro"}
@@ -73,12 +94,17 @@ def _resampled_sums(rows, values: np.ndarray, n_boot: int,
                     rng: np.random.Generator | None) -> np.ndarray:
     """Column sums of ``values`` (one row per take) over player resamples, ``(B, m)``.
 
-    Per fold, takes are summed per player and the players drawn with replacement (the
-    other gates' player bootstrap); ``rng=None`` gives the identity weights (``B = 1``),
-    i.e. the observed sums, which is how the tests tie the bootstrap to the reported value.
+    Per fold, takes are summed per player and the players resampled within their label
+    stratum (0, 1, or mixed: the other gates' strata), with Rao-Wu rescaled weights
+    (:func:`~guardrails.gates._stability.rescaled_player_weights`: a fresh evaluation
+    keeps each fold's label mix, and the rescaling removes the plain bootstrap's
+    ``(n - 1) / n`` variance shrinkage at 4-6 players per stratum). ``rng=None`` gives
+    the identity weights (``B = 1``), i.e. the observed sums, which is how the tests tie
+    the bootstrap to the reported value.
     """
     folds = rows["fold"].to_numpy()
     players = rows["player_id"].to_numpy().astype(str)
+    labels = rows["label"].to_numpy().astype(np.int64)
     total = np.zeros((1 if rng is None else n_boot, values.shape[1]))
     for k in np.unique(folds):
         mask = folds == k
@@ -86,9 +112,39 @@ def _resampled_sums(rows, values: np.ndarray, n_boot: int,
         per_player = np.zeros((len(names), values.shape[1]))
         np.add.at(per_player, inv, values[mask])
         weights = (np.ones((1, len(names))) if rng is None
-                   else bootstrap_player_weights(len(names), n_boot, rng))
+                   else rescaled_player_weights(_strata(inv, labels[mask], len(names)),
+                                                n_boot, rng))
         total += weights @ per_player
     return total
+
+
+def _strata(inv: np.ndarray, labels: np.ndarray, n_players: int) -> np.ndarray:
+    """Each player's label stratum: 0 or 1 when all its takes carry it, else MIXED."""
+    pro = np.bincount(inv, weights=labels == 1, minlength=n_players)
+    amateur = np.bincount(inv, weights=labels != 1, minlength=n_players)
+    return np.where(amateur == 0, 1, np.where(pro == 0, 0, MIXED)).astype(np.int64)
+
+
+def thin_strata(rows) -> str | None:
+    """Why the player resamples cannot estimate stability, or None when they can.
+
+    A (fold, label) stratum of fewer than ``MIN_STRATUM_PLAYERS`` players is the same in
+    every resample: the figure would claim a precision the run lacks.
+    """
+    names = {0: "amateur", 1: "pro", MIXED: "mixed-label"}
+    thin = []
+    for k, g in rows.groupby("fold", sort=True):
+        names_k, inv = np.unique(g["player_id"].to_numpy().astype(str), return_inverse=True)
+        keys, sizes = np.unique(_strata(inv, g["label"].to_numpy(), len(names_k)),
+                                return_counts=True)
+        few = [f"{n} {names[int(key)]} player" + ("s" if n != 1 else "")
+               for key, n in zip(keys, sizes, strict=True) if n < MIN_STRATUM_PLAYERS]
+        if few:
+            thin.append(f"fold {k}: " + ", ".join(few))
+    if not thin:
+        return None
+    return (f"cannot be estimated: {'; '.join(thin)} (players are resampled within (fold, "
+            f"label) strata; each needs >= {MIN_STRATUM_PLAYERS})")
 
 
 def bootstrap_worst_f1(rows, min_samples: int, n_boot: int = 0,
@@ -111,17 +167,32 @@ def bootstrap_worst_f1(rows, min_samples: int, n_boot: int = 0,
         onehot[take[ok], (offset + code[ok]) * 4 + cell[ok]] = 1.0
         offset += size
     onehot[take, offset * 4 + cell] = 1.0
-    c = _resampled_sums(rows, onehot, n_boot, rng).reshape(-1, n_slots, 4)
-    f1 = macro_f1_from_counts(c[:, :-1])
-    n = c[:, :-1].sum(axis=-1)
+    return worst_f1_from_counts(_resampled_sums(rows, onehot, n_boot, rng)
+                                .reshape(-1, n_slots, 4), min_samples)
+
+
+def worst_f1_from_counts(c: np.ndarray, min_samples: int) -> np.ndarray:
+    """Worst-slice F1 from slot confusion counts ``(..., S + 1, 4)`` -> ``(...)``.
+
+    The first ``S`` slots are the piece and piece-kind slices (macro F1); the last holds
+    all the mode's takes, whose per-class F1 are the two label slices. A slice no take
+    falls in does not exist; the minimum runs over slices with ``>= min_samples`` takes
+    (all existing slices when none is that large); NaN when no slice exists. This is the
+    one array path of ``gate.slices`` (the observed value, its resamples, and the
+    calibration simulator's runs).
+    """
+    c = np.asarray(c, dtype=np.float64)
+    f1 = macro_f1_from_counts(c[..., :-1, :])
+    n = c[..., :-1, :].sum(axis=-1)
     # label slices: one class's F1 over all the mode's takes, n = the class's takes
-    class_f1, support = _per_class_f1(c[:, -1])
-    f1, n = np.concatenate([f1, class_f1], axis=1), np.concatenate([n, support], axis=1)
+    class_f1, support = _per_class_f1(c[..., -1, :])
+    f1 = np.concatenate([f1, class_f1], axis=-1)
+    n = np.concatenate([n, support], axis=-1)
     present = n > 0  # a slice no drawn player has does not exist in that resample
     big = present & (n >= min_samples)
-    eligible = np.where(big.any(axis=1, keepdims=True), big, present)
-    worst = np.where(eligible, np.nan_to_num(f1, nan=-1.0), np.inf).min(axis=1)
-    return np.where(eligible.any(axis=1), worst, np.nan)
+    eligible = np.where(big.any(axis=-1, keepdims=True), big, present)
+    worst = np.where(eligible, np.nan_to_num(f1, nan=-1.0), np.inf).min(axis=-1)
+    return np.where(eligible.any(axis=-1), worst, np.nan)
 
 
 def bootstrap_ece(rows, n_bins: int, n_boot: int = 0,
@@ -130,15 +201,31 @@ def bootstrap_ece(rows, n_bins: int, n_boot: int = 0,
 
     ``rng=None`` gives ``(1,)``: the observed ECE.
     """
+    return ece_from_sums(ece_sums(rows, n_bins, n_boot, rng))
+
+
+def ece_sums(rows, n_bins: int, n_boot: int = 0,
+             rng: np.random.Generator | None = None) -> np.ndarray:
+    """Per-bin sums (counts, P(pro), labels) per player resample, ``(n_boot, 3 n_bins)``.
+
+    ``rng=None`` gives ``(1, 3 n_bins)``: the observed sums.
+    """
     prob = rows["probability"].to_numpy(dtype=np.float64)
     t = rows["label"].to_numpy().astype(np.float64)
     onehot = np.zeros((len(rows), n_bins))
     onehot[np.arange(len(rows)), calibration_bins(prob, n_bins)] = 1.0
-    sums = _resampled_sums(rows, np.hstack([onehot, onehot * prob[:, None],
+    return _resampled_sums(rows, np.hstack([onehot, onehot * prob[:, None],
                                             onehot * t[:, None]]), n_boot, rng)
-    n, sum_p, sum_t = np.split(sums, 3, axis=1)
-    # sum_b n_b/N |frac_b - mean_p_b| = sum_b |sum_t_b - sum_p_b| / N (empty bins add 0)
-    return np.abs(sum_t - sum_p).sum(axis=1) / n.sum(axis=1)
+
+
+def ece_from_sums(sums: np.ndarray) -> np.ndarray:
+    """ECE from per-bin sums ``(..., 3 * n_bins)`` (counts, sums of P(pro), sums of labels).
+
+    ``sum_b n_b/N |frac_b - mean_p_b| = sum_b |sum_t_b - sum_p_b| / N`` (empty bins add
+    0): the one array path of ``gate.calibration`` (observed, resamples, simulator).
+    """
+    n, sum_p, sum_t = np.split(np.asarray(sums, dtype=np.float64), 3, axis=-1)
+    return np.abs(sum_t - sum_p).sum(axis=-1) / n.sum(axis=-1)
 
 
 _STABILITY = {"min_stability": 0.0, "n_boot": 1000}
@@ -149,6 +236,18 @@ def _held_out_by_mode(ctx) -> dict[str, Any]:
     frame = held_out(ctx)
     by_mode = {m: frame[frame["mode"] == m] for m in expected_modes(ctx)}
     return {m: rows for m, rows in by_mode.items() if not rows.empty}
+
+
+def _sd(samples: np.ndarray) -> float | None:
+    """Sampling sd from resamples (NaN resamples dropped); None without two finite ones."""
+    finite = np.asarray(samples, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return float(finite.std()) if finite.size > 1 else None
+
+
+def _players(rows) -> float:
+    """Held-out players in all folds (a fold's player counts once per fold)."""
+    return float(rows.groupby("fold")["player_id"].nunique().sum())
 
 
 def _interval(samples: np.ndarray) -> list[float]:
@@ -182,17 +281,24 @@ def slices(ctx, *, mode: str, min_worst_f1: float, min_samples: int, min_stabili
     ok = bool(np.isfinite(worst["f1"]) and worst["f1"] >= min_worst_f1)
     text = (f"{mode}: worst slice {worst['dimension']}={worst['slice']} "
             f"F1 {worst['f1']:.3f} (n={worst['n']})")
-    boot = bootstrap_worst_f1(by_mode[mode], min_samples, n_boot,
-                              gate_rng(ctx, name))
-    # NaN (no slice at all) compares False: such a resample is a fail, as in the gate
-    stability = stability_of(boot >= min_worst_f1)
+    rows = by_mode[mode]
+    boot = bootstrap_worst_f1(rows, min_samples, n_boot, gate_rng(ctx, name))
+    why = thin_strata(rows)
+    stability, noise, note = None, {"decidable": None, "why": why}, None
+    if why is None:
+        # NaN (no slice at all) makes its pairs fail, as a NaN statistic fails the gate
+        stability = float(bounded_pivot_pass_rate(worst["f1"], boot, min_worst_f1,
+                                                  higher_is_better=True, bounds=(0.0, 1.0)))
+        noise, note = decidability("the worst-slice F1", worst["f1"], min_worst_f1,
+                                   _sd(boot), _players(rows), unit="in all")
     return finish_with_stability(
-        name, ok, text + ("" if ok else f" < {min_worst_f1}"), stability, None, min_stability,
+        name, ok, text + ("" if ok else f" < {min_worst_f1}"), stability, why, min_stability,
         {"worst": f"{worst['dimension']}={worst['slice']}", "f1": round(worst["f1"], 4),
          "n": worst["n"]}, expected,
         {"worst_by_mode": worst_by_mode, "per_mode": per_mode, "n_boot": n_boot,
-         "bootstrap_worst_f1": _interval(boot),
-         "metric": "macro F1 (piece, piece_kind); class F1 (label)"})
+         "bootstrap_worst_f1": _interval(boot), "noise": noise,
+         "metric": "macro F1 (piece, piece_kind); class F1 (label)"},
+        [note] if note else None)
 
 
 @register("gate.calibration", category="gate",
@@ -219,16 +325,25 @@ def calibration(ctx, *, mode: str, max_ece: float, n_bins: int, min_stability: f
     ok = ece is not None and bool(np.isfinite(ece)) and ece <= max_ece
     details: dict[str, Any] = {"per_mode": per_mode, "n_bins": n_bins, "n_boot": n_boot,
                                "method": "ECE: equal-width bins of P(pro), pooled folds"}
-    stability, note = None, None
+    stability, note, undecidable = None, None, []
     if ece is None:
         message = note = f"{mode}: no held-out predictions"
     elif not np.isfinite(ece):
         message = note = f"{mode}: ECE is not computable ({per_mode[mode].get('problem')})"
     else:
         message = f"{mode}: ECE {ece:.4f} {'<=' if ok else '>'} {max_ece} ({n_bins} bins)"
-        boot = bootstrap_ece(by_mode[mode], n_bins, n_boot, gate_rng(ctx, name))
-        stability = stability_of(boot <= max_ece)
+        rows = by_mode[mode]
+        boot = bootstrap_ece(rows, n_bins, n_boot, gate_rng(ctx, name))
         details["bootstrap_ece"] = _interval(boot)
+        note = thin_strata(rows)
+        details["noise"] = {"decidable": None, "why": note}
+        if note is None:
+            stability = float(bounded_pivot_pass_rate(ece, boot, max_ece,
+                                                      higher_is_better=False, bounds=(0.0, 1.0)))
+            details["noise"], text = decidability("the ECE", ece, max_ece, _sd(boot),
+                                                  _players(rows), unit="in all")
+            undecidable += [text] if text else []
     return finish_with_stability(
         name, ok, message, stability, note, min_stability,
-        {m: round(v["ece"], 4) for m, v in per_mode.items()}, {mode: f"<= {max_ece}"}, details)
+        {m: round(v["ece"], 4) for m, v in per_mode.items()}, {mode: f"<= {max_ece}"}, details,
+        undecidable)

@@ -3,9 +3,11 @@
 Covered gates (the estimators they call, on simulated arrays): ``gate.multimodal_f1``
 and ``gate.audio_f1`` (mean and std over folds, :func:`fold_stability` with
 :func:`f1_rule`), ``gate.multimodal_vs_sensor`` (paired fold delta, :func:`delta_rule`),
-``gate.sensor_weight_share`` (pooled share, :func:`pivot_pass_rate`). Not covered:
-``gate.slices`` (worst slice) and ``gate.calibration`` (ECE): their figure is still the
-share of player resamples that pass, not yet checked against a simulation.
+``gate.sensor_weight_share`` (pooled share, :func:`pivot_pass_rate`), ``gate.slices``
+(worst-slice F1, a minimum) and ``gate.calibration`` (ECE, biased upward at small n):
+:func:`bounded_pivot_pass_rate` on the gates' own array functions
+(``worst_f1_from_counts``, ``ece_from_sums``) with players resampled within (fold,
+label) strata by :func:`rescaled_player_weights`.
 
 The simulator (``sim_grouped.py``) draws thousands of 3-fold evaluations at the demo's
 size with known truth; every reliability bin holding >= 100 runs (standard error of its
@@ -24,10 +26,12 @@ from hypothesis import strategies as st
 
 from guardrails import RunContext, criteria_from_dict, run_checks
 from guardrails.gates._stability import (
+    bounded_pivot_pass_rate,
     decidability,
     fold_predictive,
     pivot_pass_rate,
     players_needed,
+    rescaled_player_weights,
 )
 
 COVERED = ("gate.multimodal_f1", "gate.audio_f1", "gate.multimodal_vs_sensor",
@@ -56,6 +60,44 @@ def test_the_resample_share_was_not_calibrated_for_the_std_gates(simulated):
     out = simulated["gate.audio_f1"]
     rows = sim.reliability(out["today"], out["truth"], min_count=MIN_RUNS)
     assert max(r[4] - r[3] for r in rows) > MAX_GAP, rows
+
+
+@pytest.fixture(scope="module")
+def simulated_pooled():
+    return {g: sim.simulate_pooled_gate(g, np.random.default_rng(11), n_runs=3000, n_fresh=30,
+                                        n_boot=150) for g in sim.POOLED_GATES}
+
+
+@pytest.mark.parametrize("gate", sim.POOLED_GATES)
+def test_pooled_gate_stability_is_calibrated(simulated_pooled, gate):
+    out = simulated_pooled[gate]
+    rows = sim.reliability(out["calibrated"], out["truth"], min_count=MIN_RUNS)
+    assert len(rows) >= 4, f"{gate}: too few populated bins to judge calibration: {rows}"
+    off = [r for r in rows if abs(r[4] - r[3]) > MAX_GAP]
+    assert not off, f"{gate}: bins (low, high, runs, reported, true) off by > {MAX_GAP}: {off}"
+
+
+@pytest.mark.parametrize("gate", sim.POOLED_GATES)
+def test_the_resample_share_was_not_calibrated_for_the_pooled_gates(simulated_pooled, gate):
+    """Why the estimator changed: the share of player resamples (drawn within folds) that
+    pass, the figure before, under-reports the worst slice's and the ECE's pass rate."""
+    out = simulated_pooled[gate]
+    rows = sim.reliability(out["today"], out["truth"], min_count=MIN_RUNS)
+    assert max(r[4] - r[3] for r in rows) > MAX_GAP, rows
+
+
+def test_rescaled_weights_keep_strata_and_unbias_the_variance():
+    rng = np.random.default_rng(0)
+    strata = np.array([0] * 5 + [1] * 4 + [-1])
+    w = rescaled_player_weights(strata, 20000, rng)
+    for key, n in ((0, 5), (1, 4)):
+        assert np.allclose(w[:, strata == key].sum(axis=1), n)
+    assert (w[:, strata == -1] == 1).all()  # one player: never varies
+    # Rao-Wu: each weight has mean 1 and variance 1 (the plain bootstrap's is (n-1)/n)
+    assert w[:, :9].mean() == pytest.approx(1.0, abs=0.01)
+    assert w[:, :5].var(axis=0) == pytest.approx(np.ones(5), abs=0.05)
+    plain = rng.multinomial(5, np.full(5, 0.2), size=20000)
+    assert plain.var(axis=0).mean() == pytest.approx(0.8, abs=0.05)
 
 
 DYADIC = st.integers(-64, 64).map(lambda i: i / 64)  # exact sums: ties are real ties
@@ -137,3 +179,14 @@ def test_baseline_delta_reports_the_nadeau_bengio_second_opinion(tiny_run, tmp_p
     assert "Nadeau-Bengio corrected t-test" in res.message and "not gating" in res.message
     mean = np.mean(list(res.details["per_fold_delta"].values()))
     assert np.mean(nb["ci"]) == pytest.approx(mean)
+
+
+@settings(max_examples=60, deadline=None)
+@given(obs=st.integers(0, 64).map(lambda i: i / 64), thr=DYADIC, higher=st.booleans(),
+       samples=st.lists(st.one_of(st.integers(0, 64).map(lambda i: i / 64),
+                                  st.just(float("nan"))), min_size=1, max_size=12))
+def test_bounded_pivot_clips_fresh_values_to_the_range(obs, thr, higher, samples):
+    fresh = [min(max(obs + a - b, 0.0), 1.0) for a, b in itertools.product(samples, samples)]
+    want = np.mean([(f >= thr) if higher else (f <= thr) for f in fresh])  # NaN -> False
+    got = bounded_pivot_pass_rate(obs, samples, thr, higher_is_better=higher, bounds=(0, 1))
+    assert got == pytest.approx(want)
