@@ -202,8 +202,8 @@ def _summary_channels(ctx, min_channels: int, problems: list[str]) -> dict[str, 
             problems.append(f"model_summary.json: {mode} lacks audio_channels_reaching_encoder")
             continue
         if value < min_channels:
-            problems.append(f"model_summary.json: only {int(value)} channels reach the {mode} "
-                            f"audio encoder (< {min_channels})")
+            problems.append(f"model_summary.json: only {int(value)} channels reach the audio "
+                            f"encoder of the {mode} model (< {min_channels})")
         if not isinstance(probe, dict) or probe.get("channels") != value:
             problems.append(f"model_summary.json: {mode} audio_channels_reaching_encoder="
                             f"{value!r} is not backed by a measurement on the model "

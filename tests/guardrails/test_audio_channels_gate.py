@@ -38,7 +38,7 @@ def test_a_run_whose_model_drops_channels_fails_the_gate(tiny_corpus_ro, tmp_pat
     assert config["model"]["audio_channels_used"] == 128  # the config does not know
     res = run_selected(run, "gate.audio_channels")["gate.audio_channels"]
     assert not res.passed
-    assert "only 64 channels reach the audio audio encoder" in res.message
+    assert "only 64 channels reach the audio encoder of the audio model" in res.message
     assert res.observed["config"] == 128 and res.observed["audio"] == 64
 
 
