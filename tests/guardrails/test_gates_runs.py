@@ -252,7 +252,8 @@ def test_per_sample_zscore_and_dropped_channels_are_caught(tiny_run, tmp_path):
     (tiny_run / "model_summary.json").write_text(json.dumps(summary))
     res = run_gates(tiny_run, tmp_path, *names)
     assert "'per_sample'" in res["gate.global_normalization"].message
-    assert "only 64 channels reach the audio encoder of the multimodal model" in res["gate.audio_channels"].message
+    assert ("only 64 channels reach the audio encoder of the multimodal model"
+            in res["gate.audio_channels"].message)
     assert not any(r.passed for r in res.values())
 
 
