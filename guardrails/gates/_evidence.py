@@ -39,8 +39,8 @@ from profy.schemas import LABELS, STD_DDOF
 
 __all__ = ["MIN_STRATUM_PLAYERS", "MIXED", "MODES", "STD_DDOF", "FoldPlayers",
            "expected_folds", "expected_modes", "fold_lines", "fold_players", "gate_rng",
-           "held_out", "pair_folds", "recompute", "recomputed_f1", "resample_fold_f1",
-           "resample_weights", "results_f1", "thin_strata"]
+           "held_out", "pair_folds", "recompute", "recompute_or_say", "recomputed_f1",
+           "resample_fold_f1", "resample_weights", "results_f1", "thin_strata"]
 
 MODES = ("sensor", "audio", "multimodal")
 RESULTS = "complete_results.json"
@@ -133,6 +133,19 @@ def recompute(preds, mode: str, fold: int) -> dict[str, float] | None:
             "accuracy": float(np.mean(y == p)), "n_samples": int(len(rows))}
 
 
+def recompute_or_say(preds, mode: str, fold: int,
+                     problems: list[str]) -> dict[str, float] | None:
+    """:func:`recompute`, or ``None`` with the reason appended to ``problems``."""
+    try:
+        fresh = recompute(preds, mode, fold)
+    except ValueError as exc:  # a class id outside {0, 1}
+        problems.append(f"{mode}: fold {fold}: {PREDICTIONS} {exc}")
+        return None
+    if fresh is None:
+        problems.append(f"{mode}: fold {fold} has no rows in {PREDICTIONS}")
+    return fresh
+
+
 def recomputed_f1(ctx, mode: str, metric: str = "macro_f1"
                   ) -> tuple[dict[int, float], float | None, float | None, list[str]]:
     """Per-fold, mean and std of ``metric`` for ``mode``, recomputed from the predictions.
@@ -154,14 +167,10 @@ def recomputed_f1(ctx, mode: str, metric: str = "macro_f1"
     per_fold: dict[int, float] = {}
     problems: list[str] = []
     for k in expected_folds(ctx):
-        try:
-            fresh = recompute(preds, mode, k)
-        except ValueError as exc:  # a class id outside {0, 1}
-            problems.append(f"{mode}: fold {k}: {PREDICTIONS} {exc}")
-            continue
+        fresh = recompute_or_say(preds, mode, k, problems)
         if fresh is None:
-            problems.append(f"{mode}: fold {k} has no rows in {PREDICTIONS}")
-        elif not math.isfinite(fresh[metric]):
+            continue
+        if not math.isfinite(fresh[metric]):
             problems.append(f"{mode}: fold {k} {metric} recomputed as {fresh[metric]!r}")
         else:
             per_fold[k] = fresh[metric]

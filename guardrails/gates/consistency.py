@@ -25,6 +25,7 @@ from guardrails.gates._evidence import (
     expected_folds,
     expected_modes,
     recompute,
+    recompute_or_say,
 )
 
 __all__ = ["recompute", "results_match_predictions"]
@@ -77,15 +78,10 @@ def results_match_predictions(ctx, *, tolerance: float) -> CheckResult:
         folds = block.get("folds") if isinstance(block.get("folds"), dict) else {}
         fresh_by_fold: dict[int, dict[str, float]] = {}
         for k in expected_folds(ctx):
-            try:
-                fresh = recompute(preds, mode, k)
-            except ValueError as exc:  # a class id outside {0, 1}
-                problems.append(f"{mode}: fold {k}: predictions.parquet {exc}")
+            fresh = recompute_or_say(preds, mode, k, problems)
+            if fresh is None:
                 continue
             stored = folds.get(str(k))
-            if fresh is None:
-                problems.append(f"{mode}: fold {k} has no rows in predictions.parquet")
-                continue
             if not isinstance(stored, dict):
                 problems.append(f"{mode}: fold {k} missing from {RESULTS}")
                 continue
