@@ -138,7 +138,7 @@ def _compute(job: _Job) -> dict[str, Any]:
     from profy.data._policy import InputPolicy
     from profy.errors import FeatureError, ProfyError
 
-    policy = InputPolicy.from_features(from_dict(FeatureConfig, job.cfg_dict))
+    policy = InputPolicy.from_features(_extractor(job.cfg_dict).cfg)  # built once per worker
     audio = check_take_audio(job.audio_file, policy)
     sensor = check_take_sensor(job.sensor_file, policy)
     take = job.audio_file.parent.parent.parent

@@ -39,6 +39,14 @@ COVERED = ("gate.multimodal_f1", "gate.audio_f1", "gate.multimodal_vs_sensor",
 MAX_GAP, MIN_RUNS = 0.1, 100
 
 
+def _assert_calibrated(gate: str, out: dict) -> None:
+    """At least 4 populated reliability bins, each within MAX_GAP of the true pass rate."""
+    rows = sim.reliability(out["calibrated"], out["truth"], min_count=MIN_RUNS)
+    assert len(rows) >= 4, f"{gate}: too few populated bins to judge calibration: {rows}"
+    off = [r for r in rows if abs(r[4] - r[3]) > MAX_GAP]
+    assert not off, f"{gate}: bins (low, high, runs, reported, true) off by > {MAX_GAP}: {off}"
+
+
 @pytest.fixture(scope="module")
 def simulated():
     return {g: sim.simulate_gate(g, np.random.default_rng(11), n_runs=4000, n_fresh=40,
@@ -47,11 +55,7 @@ def simulated():
 
 @pytest.mark.parametrize("gate", COVERED)
 def test_reported_stability_is_calibrated(simulated, gate):
-    out = simulated[gate]
-    rows = sim.reliability(out["calibrated"], out["truth"], min_count=MIN_RUNS)
-    assert len(rows) >= 4, f"{gate}: too few populated bins to judge calibration: {rows}"
-    off = [r for r in rows if abs(r[4] - r[3]) > MAX_GAP]
-    assert not off, f"{gate}: bins (low, high, runs, reported, true) off by > {MAX_GAP}: {off}"
+    _assert_calibrated(gate, simulated[gate])
 
 
 def test_the_resample_share_was_not_calibrated_for_the_std_gates(simulated):
@@ -70,11 +74,7 @@ def simulated_pooled():
 
 @pytest.mark.parametrize("gate", sim.POOLED_GATES)
 def test_pooled_gate_stability_is_calibrated(simulated_pooled, gate):
-    out = simulated_pooled[gate]
-    rows = sim.reliability(out["calibrated"], out["truth"], min_count=MIN_RUNS)
-    assert len(rows) >= 4, f"{gate}: too few populated bins to judge calibration: {rows}"
-    off = [r for r in rows if abs(r[4] - r[3]) > MAX_GAP]
-    assert not off, f"{gate}: bins (low, high, runs, reported, true) off by > {MAX_GAP}: {off}"
+    _assert_calibrated(gate, simulated_pooled[gate])
 
 
 @pytest.mark.parametrize("gate", sim.POOLED_GATES)
