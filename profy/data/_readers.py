@@ -8,6 +8,7 @@ A broken file is always an error, never silently shorter data.
 from __future__ import annotations
 
 import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,7 +217,23 @@ def _riff_data_shortfall(path: Path) -> str | None:
     return None  # no data chunk: libsndfile reports that itself
 
 
+# libsndfile keeps the text of the last failed open in one global buffer: when threads
+# (the manifest's) fail at once, a message can come out as "(Garbled error message from
+# libsndfile)". A failed open is therefore retried once under this lock for its message.
+_SF_ERROR_LOCK = threading.Lock()
+
+
 def _open_error(path: Path, exc: Exception) -> MalformedFileError:
+    import soundfile as sf
+
+    with _SF_ERROR_LOCK:
+        for _ in range(3):  # another thread's unlocked failure can still garble one try
+            try:
+                sf.info(str(path))
+            except (RuntimeError, sf.SoundFileError, ValueError) as again:
+                exc = again
+            if "Garbled" not in str(exc):
+                break
     text = str(exc)
     # soundfile prefixes "Error opening '<path>': "; the path already leads our message.
     detail = text.split("': ", 1)[1] if "': " in text else text
