@@ -31,8 +31,8 @@ def make_predictions(path: Path, rows: int, *, seed: int = 0) -> Path:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from profy._io import write_parquet_atomic
-    from profy.schemas import MODES, PREDICTIONS_SCHEMA
+    from profy.contract.atomic import write_parquet_atomic
+    from profy.contract.schemas import MODES, PREDICTIONS_SCHEMA
 
     rng = np.random.default_rng(seed)
     n_modes, n_folds = len(MODES), 5
@@ -63,7 +63,7 @@ def pyarrow_audit(path: Path) -> set[str]:
     import pyarrow.parquet as pq
 
     from guardrails.checks.audit import schema_outcome
-    from profy.schemas import MODES
+    from profy.contract.schemas import MODES
 
     table = pq.read_table(path)
     failed = set() if schema_outcome("predictions", table.schema).success else {"schema.columns"}

@@ -1,6 +1,6 @@
 """Guardrails: Profy's torch-free release gate.
 
-It reads the artifacts a run writes (schemas in :mod:`profy.schemas`) and never
+It reads the artifacts a run writes (schemas in :mod:`profy.contract.schemas`) and never
 imports torch or any training code, so it runs in a slim container against any run.
 
     from guardrails import RunContext, load_criteria, run_checks

@@ -25,7 +25,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     from rich.table import Table
 
-    from profy._console import make_console, print_table
+    from profy.contract.console import make_console, print_table
 
     table = Table(title="registered checks")
     for col in ("check", "category", "parameters (defaults)", "description"):

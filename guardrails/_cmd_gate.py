@@ -26,7 +26,7 @@ def print_deltas(results, console) -> None:
     """A table of the ``baseline.f1_delta[...]`` results: per-fold deltas and the interval."""
     from rich.table import Table
 
-    from profy._console import print_table
+    from profy.contract.console import print_table
 
     rows = [r for r in results if r.name.startswith("baseline.f1_delta[") and r.details]
     if not rows:
@@ -75,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
         raise BadInputError(Path(criteria.source), "selects no gate/baseline checks")
     console = None
     if not args.quiet:
-        from profy._console import make_console
+        from profy.contract.console import make_console
 
         console = make_console()
     code = emit(results, title=f"guardrails gate {run.name} vs {tag or base_dir.name}",

@@ -33,7 +33,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from guardrails.errors import BadInputError
     from guardrails.replay._history import read_history
-    from profy._console import make_console, print_table
+    from profy.contract.console import make_console, print_table
 
     table = read_history(args.file)
     if args.metric not in ("macro_f1", "latency_ms", "baseline_f1"):

@@ -9,7 +9,7 @@ __all__ = ["add_parser"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from profy import schemas
+    from profy.contract import schemas
 
     contract = {}
     for name in ("MANIFEST_SCHEMA", "SPLITS_SCHEMA", "AUDIO_STATS_SCHEMA", "FEATURE_INDEX_SCHEMA"):
@@ -26,7 +26,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     from rich.table import Table
 
-    from profy._console import make_console, print_table
+    from profy.contract.console import make_console, print_table
 
     console = make_console()
     for artifact, spec in contract.items():

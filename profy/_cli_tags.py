@@ -42,7 +42,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
 def cmd_tags(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from profy._console import print_table
+    from profy.contract.console import print_table
     from profy.training import list_tags, resolve_tag
 
     registry = _registry(args)

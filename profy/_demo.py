@@ -27,8 +27,8 @@ def run_demo(out: str | Path, *, size: str = "small", seed: int = 0, profile: st
     """
     from rich.table import Table
 
-    from profy._console import make_console, print_table
     from profy.config import load_profile
+    from profy.contract.console import make_console, print_table
     from profy.data import (
         build_manifest,
         render_report,

@@ -22,7 +22,7 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _console():
-    from profy._console import make_console
+    from profy.contract.console import make_console
 
     return make_console()  # paths must stay copy-pasteable; tables via print_table
 

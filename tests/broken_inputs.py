@@ -105,7 +105,7 @@ DEFECTS = {d.name: d for d in (*AUDIO_DEFECTS, *SENSOR_DEFECTS)}
 
 def write_corpus(root: Path, n_takes: int) -> list[str]:
     """A good corpus of ``n_takes`` short takes (2 per player, pro/amateur alternating)."""
-    from profy.schemas import LABEL_COLUMNS
+    from profy.contract.schemas import LABEL_COLUMNS
 
     ids, rows = [], []
     for i in range(n_takes):

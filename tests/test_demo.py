@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from profy._demo import run_demo
+from profy.contract.schemas import AUDIO_STATS_SCHEMA, SPLITS_SCHEMA
 from profy.evaluation import read_complete_results
-from profy.schemas import AUDIO_STATS_SCHEMA, SPLITS_SCHEMA
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from profy._io import atomic_path, atomic_write_json, atomic_write_text
+from profy.contract.atomic import atomic_path, atomic_write_json, atomic_write_text
 
 
 def test_written_file_has_umask_mode(tmp_path):

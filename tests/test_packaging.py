@@ -7,7 +7,9 @@ import textwrap
 
 import pytest
 
-PACKAGES = ["profy", "profy.data", "profy.errors", "profy.schemas", "profy.config", "guardrails"]
+PACKAGES = ["profy", "profy.data", "profy.errors", "profy.config", "guardrails",
+            "profy.contract.schemas", "profy.contract.layout", "profy.contract.model_io",
+            "profy.contract.tags", "profy.contract.atomic", "profy.contract.hashing"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -48,7 +50,7 @@ def test_guardrails_cli_does_not_import_torch():
 def test_profy_data_layer_is_torch_free():
     result = _run_isolated("""
         import sys
-        import profy.data, profy.schemas, profy.config
+        import profy.data, profy.contract.schemas, profy.config
         assert not [m for m in sys.modules if m.split(".")[0] == "torch"]
         print("OK")
     """)

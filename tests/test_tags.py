@@ -1,4 +1,4 @@
-"""The torch-free tag reader (profy._tags): resolve, verify hashes, bad registries."""
+"""The torch-free tag reader (profy.contract.tags): resolve, verify hashes, bad registries."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from profy._tags import file_sha256, list_tags, read_registry, resolve_tag
+from profy.contract.tags import file_sha256, list_tags, read_registry, resolve_tag
 from profy.errors import ConfigError, MalformedFileError, MissingInputError
 
 
@@ -63,5 +63,5 @@ def test_bad_registry_is_a_clear_error_naming_the_file(tmp_path_factory, blob):
 
 
 def test_reader_never_imports_torch():
-    code = "import sys, profy._tags; assert 'torch' not in sys.modules"
+    code = "import sys, profy.contract.tags; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from guardrails.errors import BadInputError
 from guardrails.replay._model import resolve as guardrails_resolve
 from guardrails.replay._setup import applies_replay
-from profy._tags import list_tags, resolve_tag, run_field, tagged_run_dir
+from profy.contract.tags import list_tags, resolve_tag, run_field, tagged_run_dir
 from profy.errors import MalformedFileError, UnsafePathError
 
 RUN = "experiment_20261124_101500"

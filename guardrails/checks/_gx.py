@@ -260,7 +260,7 @@ def validate(frame, rules: Sequence[Rule], *, suite: str, engine: str,
     """
     import great_expectations as gx
 
-    from profy._io import atomic_write_json
+    from profy.contract.atomic import atomic_write_json
 
     gxe = gx_expectations()
     _context()  # a suite needs the (ephemeral) context to exist first

@@ -14,7 +14,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from profy._io import atomic_write_text
+from profy.contract.atomic import atomic_write_text
 
 __all__ = ["DOCS_DIR", "render_page", "write_index", "write_page"]
 

@@ -1,4 +1,4 @@
-"""Parquet artifact audits against the declared schemas (:mod:`profy.schemas`).
+"""Parquet artifact audits against the declared schemas (:mod:`profy.contract.schemas`).
 
 Per artifact: the Arrow schema (column names and types, read from the Parquet footer),
 then one GX suite: non-null columns, ranges and value sets from ``RANGES``, float
@@ -23,7 +23,7 @@ from guardrails._result import CheckResult
 from guardrails.checks import _gx_frames as frames
 from guardrails.checks._gx import Rule, RuleOutcome, read_frame, validate
 from guardrails.errors import BadInputError
-from profy import schemas as S
+from profy.contract import schemas as S
 
 __all__ = ["ARTIFACTS", "artifact_of", "audit_frame", "audit_path", "audit_rules",
            "outcomes_result", "schema_outcome"]

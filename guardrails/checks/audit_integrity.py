@@ -18,7 +18,7 @@ from guardrails._result import CheckResult
 from guardrails.checks import _gx_frames as frames
 from guardrails.checks._gx import Rule, read_frame, validate
 from guardrails.checks.audit import outcomes_result
-from profy.schemas import LABELS, MODES
+from profy.contract.schemas import LABELS, MODES
 
 __all__ = ["integrity", "integrity_results"]
 

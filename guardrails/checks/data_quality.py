@@ -18,7 +18,7 @@ from guardrails._result import CheckResult
 from guardrails.checks import _gx_frames as frames
 from guardrails.checks._gx import Rule, RuleOutcome, read_frame, validate
 from guardrails.checks.audit import FINITE_BOUND, outcomes_result
-from profy.quarantine import QUARANTINE_FILE, TAKE_RULES, TakeRule, still_broken
+from profy.contract.quarantine import QUARANTINE_FILE, TAKE_RULES, TakeRule, still_broken
 
 __all__ = ["SPLITS_COLUMNS", "audio_stats", "audio_stats_rules", "quarantine_outcome", "splits",
            "splits_frame", "splits_rules"]
@@ -30,7 +30,7 @@ _FLOATS = ("snr_db", "nonsilent_ratio", "spectral_flatness", "loudness_db", "cli
 
 
 def _take_rule(rule: TakeRule, params: dict, mostly: float | None = None) -> Rule:
-    """The GX form of one per-take rule (:data:`profy.quarantine.TAKE_RULES`)."""
+    """The GX form of one per-take rule (:data:`profy.contract.quarantine.TAKE_RULES`)."""
     low, high = rule.bounds(params)
     if rule.column == "finite":
         return Rule(rule.name, lambda gxe: gxe.ExpectColumnValuesToBeInSet(
@@ -47,7 +47,7 @@ def audio_stats_rules(*, min_nonzero_frames: int, min_snr_db: float, max_snr_db:
                       nonsilent_mostly: float) -> list[Rule]:
     """The ``audio_stats.parquet`` suite (thresholds from the criteria file).
 
-    The per-take bounds come from :data:`profy.quarantine.TAKE_RULES`, the rules
+    The per-take bounds come from :data:`profy.contract.quarantine.TAKE_RULES`, the rules
     ``profy train --skip-bad`` quarantines by; ``*_mostly`` is the share of takes that
     must meet a bound here (quarantine leaves out every take that misses one).
     """

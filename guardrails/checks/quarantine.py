@@ -1,6 +1,6 @@
 """``data.quarantine``: how much of the corpus a run left out, and that it really did.
 
-``profy train`` writes ``quarantine.json`` (format: :mod:`profy.quarantine`) into every
+``profy train`` writes ``quarantine.json`` (format: :mod:`profy.contract.quarantine`) into every
 run, listing each take it left out (``--skip-bad``) with the rule and observed value.
 The check recomputes the figures from the run's own artifacts rather than trusting the
 file's ``count``: the quarantined fraction is ``left out / (left out + takes in
@@ -22,7 +22,7 @@ from typing import Any
 
 from guardrails._registry import register
 from guardrails._result import CheckResult
-from profy.quarantine import QUARANTINE_FILE
+from profy.contract.quarantine import QUARANTINE_FILE
 
 __all__ = ["quarantine"]
 

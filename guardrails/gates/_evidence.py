@@ -35,7 +35,7 @@ from guardrails.gates._metrics import (
     stratified_player_weights,
     weighted_f1,
 )
-from profy.schemas import LABELS, STD_DDOF
+from profy.contract.schemas import LABELS, STD_DDOF
 
 __all__ = ["MIN_STRATUM_PLAYERS", "MIXED", "MODES", "STD_DDOF", "FoldPlayers",
            "expected_folds", "expected_modes", "fold_lines", "fold_players", "gate_rng",

@@ -9,7 +9,7 @@ Gates (thresholds from the criteria file; defaults are the improvement plan's):
 
 The numbers gated are recomputed from the run's artifacts, never read on trust: each
 fold's macro F1 from its rows of ``predictions.parquet``, then the mean and the std over
-folds with ``ddof = STD_DDOF`` (``profy.schemas.STD_DDOF = 0``, population std; the one
+folds with ``ddof = STD_DDOF`` (``profy.contract.schemas.STD_DDOF = 0``, population std; the one
 constant profy's results writer uses as well). What ``complete_results.json`` publishes
 is shown beside them and checked by ``gate.results_match_predictions``; editing it cannot
 change these verdicts.

@@ -208,7 +208,7 @@ def resolve_baseline(spec: str, candidate_run: str | Path, registry: str | Path 
     """
     if Path(spec).is_dir():
         return Path(spec), None
-    from profy._tags import resolve_tag
+    from profy.contract.tags import resolve_tag
     from profy.errors import ProfyError
 
     reg = Path(registry) if registry else Path(candidate_run).resolve().parent / "tags.json"

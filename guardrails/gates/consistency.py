@@ -3,7 +3,7 @@
 Every fold's macro F1, weighted F1 and accuracy in ``complete_results.json`` is
 recomputed from ``predictions.parquet`` (held-out rows of that mode and fold) with
 the gates' own numpy metrics, and so are the per-mode means and stds over folds (std
-with ``ddof = STD_DDOF``, ``profy.schemas``; the file's own ``std_ddof`` must declare
+with ``ddof = STD_DDOF``, ``profy.contract.schemas``; the file's own ``std_ddof`` must declare
 the same convention). A disagreement beyond ``tolerance`` fails, naming the mode, fold
 (or statistic), metric and both values. When the stored
 "macro F1" equals the recomputed *weighted* F1 instead, the message says so: the
@@ -69,7 +69,8 @@ def results_match_predictions(ctx, *, tolerance: float) -> CheckResult:
     if not (isinstance(declared, int) and not isinstance(declared, bool)
             and declared == STD_DDOF):
         problems.append(f"{RESULTS} std_ddof {declared!r} != {STD_DDOF} "
-                        "(profy.schemas.STD_DDOF, the convention every std is recomputed with)")
+                        "(profy.contract.schemas.STD_DDOF, the convention every std is "
+                        "recomputed with)")
     for mode in expected_modes(ctx):
         block = modes_block.get(mode)
         if not isinstance(block, dict):

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from guardrails.errors import ArtifactError, BadInputError
-from profy._hashing import payload_sha256
+from profy.contract.hashing import payload_sha256
 
 __all__ = ["INPUT_NAMES", "CachedFeatures", "FeatureBatch", "batch_sha256", "payload_sha256"]
 

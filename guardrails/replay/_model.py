@@ -1,6 +1,6 @@
 """Tagged ONNX models run with onnxruntime, and the metrics a replay compares.
 
-A tag (``profy._tags``, torch-free) names a run, a mode and its folds; the release model
+A tag (``profy.contract.tags``, torch-free) names a run, a mode and its folds; the release model
 of fold K is ``RUN/onnx/<mode>_fold<K>.onnx``. Its graph includes the fold's
 normalization, so it takes the RAW cached features (see :mod:`._features`).
 """
@@ -29,12 +29,12 @@ def default_registry(run_or_dir: Path) -> Path:
 
 
 def resolve(registry: str | Path, tag: str, *, verify: bool = True):
-    """:func:`profy._tags.resolve_tag` with profy's errors turned into ``BadInputError``.
+    """:func:`profy.contract.tags.resolve_tag` with profy's errors turned into ``BadInputError``.
 
     Returns:
-        profy._tags.TagEntry
+        profy.contract.tags.TagEntry
     """
-    from profy._tags import resolve_tag
+    from profy.contract.tags import resolve_tag
     from profy.errors import ProfyError
 
     try:

@@ -44,7 +44,7 @@ __all__ = ["CANDIDATE_MODE", "Replay", "applies_candidate", "applies_replay", "b
            "candidate_entry", "choose_fold", "exported_folds", "held_out_takes",
            "history_path", "open_replay", "recorded", "registry_path", "validation_scores"]
 
-_LABELS = ("amateur", "pro")  # profy.schemas.LABELS: class index 0 amateur, 1 pro
+_LABELS = ("amateur", "pro")  # profy.contract.schemas.LABELS: class index 0 amateur, 1 pro
 CANDIDATE_MODE = "multimodal"  # the release model a candidate run is judged by
 
 
@@ -88,13 +88,13 @@ def candidate_entry(run_dir: Path, mode: str = CANDIDATE_MODE):
     """RUN's own exported ``mode`` models as a tag-like entry (label: the run's name).
 
     Returns:
-        profy._tags.TagEntry: ``folds`` are the exported folds; ``files`` is empty (the
+        profy.contract.tags.TagEntry: ``folds`` are the exported folds; ``files`` is empty (the
         ONNX files are hashed when loaded, and every result names them).
 
     Raises:
         ArtifactError: the run exports no ``mode`` model.
     """
-    from profy._tags import TagEntry
+    from profy.contract.tags import TagEntry
 
     run_dir = Path(run_dir)
     folds = exported_folds(run_dir, mode)
@@ -194,8 +194,8 @@ class Replay:
     """
 
     registry: Path
-    model: Any      # profy._tags.TagEntry (a candidate's: label = run name, files = {})
-    baseline: Any   # profy._tags.TagEntry | None
+    model: Any      # profy.contract.tags.TagEntry (a candidate's: label = run name, files = {})
+    baseline: Any   # profy.contract.tags.TagEntry | None
     fold: int
     selection_f1: float | None
     batch: FeatureBatch
@@ -283,7 +283,7 @@ def _tag_reason(reg: Path, tag: str, *, need_onnx: bool, role: str = "") -> str 
     A broken registry (or a run escaping it) is evidence, not a skip: ``None``, so the
     check runs and fails naming it.
     """
-    from profy._tags import read_registry, tagged_run_dir
+    from profy.contract.tags import read_registry, tagged_run_dir
     from profy.errors import ProfyError
 
     try:
@@ -338,7 +338,7 @@ def applies_candidate(ctx: Any, params: dict[str, Any], *, needs_baseline: bool
     reason = _tag_reason(reg, tag, need_onnx=False, role="the sensor-only baseline")
     if reason is not None:
         return reason
-    from profy._tags import read_registry
+    from profy.contract.tags import read_registry
     from profy.errors import ProfyError
 
     try:

@@ -215,7 +215,7 @@ def _model_folds(run_or_dir: Path, registry: str, tag: str, *, candidate: bool) 
 
 def _write_reference(path: Path, tag: str, runs: dict) -> None:
     from guardrails._result import jsonable
-    from profy._io import atomic_write_json
+    from profy.contract.atomic import atomic_write_json
 
     data = {"version": 1, "tag": tag,
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

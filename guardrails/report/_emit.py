@@ -14,7 +14,7 @@ from guardrails.report._junit import junit_xml
 from guardrails.report._markdown import markdown_summary
 from guardrails.report._skipped import print_skipped
 from guardrails.report._table import print_table
-from profy._io import atomic_write_json, atomic_write_text  # torch-free helpers
+from profy.contract.atomic import atomic_write_json, atomic_write_text  # torch-free helpers
 
 __all__ = ["VERDICT_FILE", "JUNIT_FILE", "MARKDOWN_FILE", "emit", "writable_dir"]
 
@@ -92,7 +92,7 @@ def emit(results: Sequence[CheckResult], *, title: str, report_dir: str | Path,
     _write_json(out / VERDICT_FILE, verdict)  # last: its presence means the set is complete
     if console is not False:
         if console is None:
-            from profy._console import make_console
+            from profy.contract.console import make_console
 
             console = make_console()  # off a terminal the table is as wide as its cells
         print_table(results, title=title, verdict=verdict["verdict"], console=console)

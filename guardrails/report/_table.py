@@ -33,7 +33,7 @@ def print_table(results: Sequence[CheckResult], *, title: str, verdict: str, con
     from rich.table import Table
     from rich.text import Text  # plain Text cells: a "[x]" in a message is not markup
 
-    from profy._console import print_table as print_wide
+    from profy.contract.console import print_table as print_wide
 
     terminal = console.is_terminal
     cell, message = (60, 120) if terminal else (None, None)

@@ -6,7 +6,7 @@ habits), so every split groups by player: a player's takes all sit on one side.
 Outer folds come from scikit-learn's ``StratifiedGroupKFold`` (groups = players,
 stratified by label). Inside each fold, a player-grouped early-stopping split
 (``val``) is drawn from the training players of each label separately, so both
-labels stay represented. Roles are documented in :mod:`profy.schemas`.
+labels stay represented. Roles are documented in :mod:`profy.contract.schemas`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from profy._io import write_parquet_atomic
+from profy.contract.atomic import write_parquet_atomic
+from profy.contract.schemas import SPLITS_SCHEMA
 from profy.errors import ConfigError, LeakageError
-from profy.schemas import SPLITS_SCHEMA
 
 __all__ = ["check_no_leakage", "make_folds", "write_splits"]
 
@@ -133,7 +133,7 @@ def check_no_leakage(splits: pd.DataFrame) -> None:
 
 
 def write_splits(splits: pd.DataFrame, path: str | Path) -> Path:
-    """Validate and write ``splits.parquet`` atomically (schema in :mod:`profy.schemas`)."""
+    """Validate and write ``splits.parquet`` atomically (schema: :mod:`profy.contract.schemas`)."""
     check_no_leakage(splits)
     table = pa.Table.from_pandas(splits[SPLITS_SCHEMA.names], schema=SPLITS_SCHEMA,
                                  preserve_index=False)

@@ -119,7 +119,7 @@ def render_report(report: CorpusReport, console: Any) -> None:
     """Print a report as rich tables (counts, then problems and notes)."""
     from rich.table import Table
 
-    from profy._console import print_table
+    from profy.contract.console import print_table
 
     table = Table(title=f"corpus {report.root}", show_header=False)
     table.add_column("what", style="bold")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from profy.contract.schemas import LABELS, piece_kind
 from profy.errors import LabelsError, MissingInputError
-from profy.schemas import LABELS, piece_kind
 
 __all__ = ["REQUIRED_COLUMNS", "TAKE_COLUMNS", "TakeLabels", "read_labels"]
 
@@ -133,7 +133,7 @@ def read_labels(path: str | Path) -> TakeLabels:
     """Read ``labels.csv`` and reduce it to one labelled row per take.
 
     Args:
-        path: the labels file (header as in ``profy.schemas.LABEL_COLUMNS``; only
+        path: the labels file (header as in ``profy.contract.schemas.LABEL_COLUMNS``; only
             ``playdata_id, player_id, piecetask_name, player_tag`` are required).
 
     Returns:

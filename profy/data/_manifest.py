@@ -19,7 +19,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from profy._io import atomic_write_json, write_parquet_atomic
+from profy.contract.atomic import atomic_write_json, write_parquet_atomic
+from profy.contract.schemas import MANIFEST_SCHEMA
 from profy.data._labels import TakeLabels, read_labels
 from profy.data._paths import audio_path, relative_to_root, sensor_path, take_dir
 from profy.data._policy import InputPolicy
@@ -30,7 +31,6 @@ from profy.errors import (
     MissingInputError,
     UnsafePathError,
 )
-from profy.schemas import MANIFEST_SCHEMA
 
 __all__ = ["Manifest", "Problem", "build_manifest", "check_take_audio", "check_take_sensor",
            "read_manifest", "write_manifest", "write_quarantine"]
@@ -277,20 +277,20 @@ def write_manifest(manifest: Manifest, path: str | Path) -> Path:
 def write_quarantine(problems: Iterable[Problem], path: str | Path, *, n_candidates: int,
                      rule_breaks: Iterable[dict[str, Any]] = (),
                      criteria: dict[str, Any] | None = None) -> Path:
-    """Write ``quarantine.json`` (format: :mod:`profy.quarantine`) atomically.
+    """Write ``quarantine.json`` (format: :mod:`profy.contract.quarantine`) atomically.
 
     Args:
         problems: takes the input policy refused (``Manifest.quarantined``).
         path: the file to write.
         n_candidates: takes before any quarantine (left out + used).
         rule_breaks: takes left out by the data-quality rules
-            (:func:`profy.quarantine.take_rule_breaks`).
+            (:func:`profy.contract.quarantine.take_rule_breaks`).
         criteria: where the rules' thresholds came from, and the thresholds.
 
     Returns:
         ``path``.
     """
-    from profy.quarantine import input_entry, quarantine_document
+    from profy.contract.quarantine import input_entry, quarantine_document
 
     takes = [input_entry(p.sample_id, p.kind, p.path, p.problem) for p in problems]
     takes += list(rule_breaks)

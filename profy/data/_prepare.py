@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from profy.contract.quarantine import QUARANTINE_FILE
 from profy.data._folds import make_folds, write_splits
 from profy.data._manifest import Manifest, build_manifest, write_manifest, write_quarantine
-from profy.quarantine import QUARANTINE_FILE
 
 __all__ = ["PreparedCorpus", "prepare_corpus"]
 

@@ -1,7 +1,7 @@
 """``--skip-bad`` by the gate's own rules: leave out takes that break ``data.audio_stats``.
 
 ``profy train --skip-bad`` (and ``profy data prepare --skip-bad --audio-stats``) apply
-the per-take data-quality rules (:data:`profy.quarantine.TAKE_RULES`) with the
+the per-take data-quality rules (:data:`profy.contract.quarantine.TAKE_RULES`) with the
 thresholds of the same criteria file ``guardrails ci`` gates with, so the run trains on
 the takes the gate would accept and ``data.audio_stats`` judges exactly those.
 """
@@ -15,9 +15,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from profy.contract.quarantine import take_rule_breaks
 from profy.data._manifest import Manifest
 from profy.errors import ConfigError
-from profy.quarantine import take_rule_breaks
 
 __all__ = ["QualityQuarantine", "filter_takes", "quality_quarantine", "quality_thresholds"]
 

@@ -47,7 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
-from profy._io import atomic_write_bytes, atomic_write_text
+from profy.contract.atomic import atomic_write_bytes, atomic_write_text
+from profy.contract.schemas import LABEL_COLUMNS, piece_kind
 from profy.data._synth_events import (
     CUES,
     TakePlan,
@@ -65,7 +66,6 @@ from profy.data._synth_render import (
     wav_bytes,
 )
 from profy.errors import ConfigError
-from profy.schemas import LABEL_COLUMNS, piece_kind
 
 __all__ = ["SIZES", "SynthConfig", "SynthSummary", "synthesize_corpus"]
 

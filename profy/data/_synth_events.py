@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from profy.schemas import PIECES, piece_kind
+from profy.contract.schemas import PIECES, piece_kind
 
 if TYPE_CHECKING:  # the config lives with the public API; imported for annotations only
     from profy.data._synth import SynthConfig
@@ -160,7 +160,7 @@ def generate_events(piece: str, style: TakeStyle, *, start_s: float, hands: int,
     """Play ``piece`` once with ``style``, starting at ``start_s`` seconds.
 
     Args:
-        piece: a name from :data:`profy.schemas.PIECES`.
+        piece: a name from :data:`profy.contract.schemas.PIECES`.
         style: the take's playing parameters.
         start_s: time of the first onset (the lead-in silence before it).
         hands: 1 (right hand) or 2 (hands together, left hand an octave lower).
@@ -232,7 +232,7 @@ class TakePlan:
         seed: the corpus seed.
         playdata_id: the take's 24-hex id (its folder name).
         player_id: the player's 24-hex id.
-        piece: a name from :data:`profy.schemas.PIECES`.
+        piece: a name from :data:`profy.contract.schemas.PIECES`.
         tag: ``"pro"``, ``"amateur"``, or ``""`` for an untagged take.
         latents: the take's cue values (:data:`CUES`), positive = pro-like.
         hands: 1 or 2.

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from profy.contract.schemas import piece_kind
 from profy.errors import ConfigError
 from profy.evaluation._schema import COMPLETE_RESULTS_SCHEMA, schema_problem
-from profy.schemas import piece_kind
 
 PREDICTION_COLUMNS = ("mode", "fold", "sample_id", "label", "probability", "prediction")
 REQUIRED_RUN_KEYS = tuple(COMPLETE_RESULTS_SCHEMA["properties"]["run"]["required"])

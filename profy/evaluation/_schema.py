@@ -15,7 +15,7 @@ import math
 import re
 from typing import Any, TypedDict
 
-from profy.schemas import LABELS, MODES, STD_DDOF
+from profy.contract.schemas import LABELS, MODES, STD_DDOF
 
 __all__ = [
     "COMPLETE_RESULTS_SCHEMA",

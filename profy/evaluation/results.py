@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from profy._io import atomic_write_json
+from profy.contract.atomic import atomic_write_json
+from profy.contract.schemas import LABELS, MODES, STD_DDOF
 from profy.errors import ConfigError, MalformedFileError, MissingInputError
 from profy.evaluation._inputs import (
     PREDICTION_COLUMNS,
@@ -47,7 +48,6 @@ from profy.evaluation.metrics import (
     confusion_matrix,
     expected_calibration_error,
 )
-from profy.schemas import LABELS, MODES, STD_DDOF
 
 __all__ = [
     "COMPLETE_RESULTS_SCHEMA",
@@ -131,7 +131,7 @@ def build_complete_results(predictions: pd.DataFrame, *, modes: list[str], n_fol
     Args:
         predictions: ``predictions.parquet`` rows: ``mode, fold, sample_id, label``
             (0 amateur / 1 pro), ``probability`` (P(pro)) and ``prediction`` (0/1).
-        modes: modes to report, each in :data:`profy.schemas.MODES`.
+        modes: modes to report, each in :data:`profy.contract.schemas.MODES`.
         n_folds: folds every mode must have, numbered ``0 .. n_folds - 1``.
         run_meta: run metadata, JSON-serializable, holding at least
             :data:`REQUIRED_RUN_KEYS` (``config_hash, git_hash, date, versions, seed``).

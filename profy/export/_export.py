@@ -82,8 +82,8 @@ def export_in_process(run_dir: str | Path, mode: str, fold: int, *, out_dir: str
     import torch
 
     import profy
-    from profy._io import atomic_write_bytes
     from profy.config import config_hash
+    from profy.contract.atomic import atomic_write_bytes
     from profy.errors import ExportError, MissingInputError, ProfyError
     from profy.export._capture import captured_output, final_error
     from profy.export._graph import NormalizedModel, input_names, output_names

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from profy._io import atomic_write_bytes
+from profy.contract.atomic import atomic_write_bytes
 
 __all__ = ["CASES_KEY", "MIN_FRAMES", "build_cases", "held_out_ids", "load_raw",
            "write_references"]

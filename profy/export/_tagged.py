@@ -37,7 +37,7 @@ def select_tagged(run_dir: str | Path, tag: str, *, registry: str | Path | None 
         ConfigError: unknown tag, a tag of another run, or a conflicting mode/fold flag.
         MalformedFileError: a tagged file changed since it was tagged, or a bad registry.
     """
-    from profy._tags import resolve_tag
+    from profy.contract.tags import resolve_tag
     from profy.errors import ConfigError, MissingInputError
 
     run_dir = Path(run_dir).resolve()

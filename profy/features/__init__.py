@@ -7,6 +7,7 @@ training-fold statistics that :func:`apply_global_norm` applies; :func:`compute_
 runs the extractor over a corpus through a content-addressed cache.
 """
 
+from profy.contract.schemas import QUALITY_FIELDS
 from profy.features import functional, transforms
 from profy.features._cache import CacheStats, FeatureCache, cache_key, file_sha256
 from profy.features._extract import FeatureExtractor, TakeFeatures, extract_take
@@ -34,7 +35,6 @@ from profy.features.transforms import (
     SilenceMask,
     TimeMaskAugment,
 )
-from profy.schemas import QUALITY_FIELDS
 
 __all__ = [
     "NORM_STATS_VERSION",

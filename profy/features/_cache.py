@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from profy._hashing import file_sha256
-from profy._hashing import payload_sha256 as _payload_sha256
-from profy._io import atomic_path
+from profy.contract.atomic import atomic_path
+from profy.contract.hashing import file_sha256
+from profy.contract.hashing import payload_sha256 as _payload_sha256
 
 __all__ = ["CacheStats", "FeatureCache", "HashMemo", "cache_key", "file_sha256"]
 
@@ -171,7 +171,7 @@ class HashMemo:
     def save(self) -> None:
         """Write the memo atomically if anything was added."""
         if self._dirty:
-            from profy._io import atomic_write_json
+            from profy.contract.atomic import atomic_write_json
 
             atomic_write_json(self.path, self._data)
             self._dirty = False

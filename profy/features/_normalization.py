@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from profy._io import atomic_write_json
+from profy.contract.atomic import atomic_write_json
 from profy.errors import FeatureError, LeakageError, MalformedFileError
 from profy.features import functional as F
 

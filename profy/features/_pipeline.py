@@ -20,10 +20,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from profy._io import write_parquet_atomic
 from profy.config import FeatureConfig, config_hash, from_dict, to_dict
+from profy.contract.atomic import write_parquet_atomic
+from profy.contract.schemas import AUDIO_STATS_SCHEMA, FEATURE_INDEX_SCHEMA, QUALITY_FIELDS
 from profy.features._cache import CacheStats, FeatureCache, HashMemo, cache_key
-from profy.schemas import AUDIO_STATS_SCHEMA, FEATURE_INDEX_SCHEMA, QUALITY_FIELDS
 
 __all__ = ["FeatureRun", "FeatureStore", "compute_features"]
 
@@ -216,7 +216,7 @@ def compute_features(root: str | Path, manifest: pa.Table, out_dir: str | Path, 
 
     Args:
         root: corpus root the manifest's relative paths resolve against.
-        manifest: the manifest table (``profy.schemas.MANIFEST_SCHEMA``).
+        manifest: the manifest table (``profy.contract.schemas.MANIFEST_SCHEMA``).
         out_dir: where ``audio_stats.parquet`` and ``feature_index.parquet`` go.
         cfg: feature config. (Default: ``FeatureConfig()``)
         cache_dir: feature cache folder. (Default: ``out_dir/cache``)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from profy._io import atomic_write_json, atomic_write_text
 from profy.config import config_hash, load_profile
+from profy.contract.atomic import atomic_write_json, atomic_write_text
 from profy.training._run import run_cv
 from profy.training._shards import read_shard_result, select_folds
 

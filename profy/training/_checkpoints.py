@@ -21,12 +21,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from profy._io import atomic_write_bytes, atomic_write_json
-from profy._tags import TAG_RE as _TAG_RE
-from profy._tags import TagEntry, checkpoint_name, list_tags, resolve_tag, run_field
-from profy._tags import entry_from_raw as _entry
-from profy._tags import read_registry as _read_registry
 from profy.config import RunConfig, config_hash, from_dict, to_dict
+from profy.contract.atomic import atomic_write_bytes, atomic_write_json
+from profy.contract.tags import TAG_RE as _TAG_RE
+from profy.contract.tags import TagEntry, checkpoint_name, list_tags, resolve_tag, run_field
+from profy.contract.tags import entry_from_raw as _entry
+from profy.contract.tags import read_registry as _read_registry
 from profy.errors import ConfigError, MalformedFileError, MissingInputError
 from profy.features import file_sha256
 

@@ -20,6 +20,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from profy.config import FeatureConfig, config_hash
+from profy.contract.schemas import LABELS
 from profy.errors import FeatureError
 from profy.features import (
     FeatureStore,
@@ -29,7 +30,6 @@ from profy.features import (
     check_config_hash,
     per_sample_zscore,
 )
-from profy.schemas import LABELS
 
 __all__ = ["CorpusArrays", "FoldInputs", "batch_order", "class_weights", "load_corpus",
            "normalize_fold"]

@@ -11,7 +11,7 @@ def render_cv_result(result: Any, console: Any) -> None:
     """Print a :class:`~profy.training.CVResult` as a table, its time and its run folder."""
     from rich.table import Table
 
-    from profy._console import print_table
+    from profy.contract.console import print_table
 
     table = Table(title="held-out macro F1 per mode (player-wise folds)")
     for col, justify in (("mode", "left"), ("macro F1 mean ± std", "right"),
@@ -31,7 +31,7 @@ def _render_quarantine(run_dir: Any, console: Any) -> None:
     import json
     from pathlib import Path
 
-    from profy.quarantine import QUARANTINE_FILE
+    from profy.contract.quarantine import QUARANTINE_FILE
 
     path = Path(run_dir) / QUARANTINE_FILE
     if not path.is_file():

@@ -5,7 +5,7 @@ A run folder's identity is its ``config.yaml`` (with ``config_hash``) and its
 a folder already holding them was made with the same config and splits, so a resumed
 run or a second ``--only-fold`` job can never mix results of two experiments.
 
-Every artifact is written atomically (temporary file + rename, :mod:`profy._io`), so a
+Every artifact is written atomically (temporary file + rename, :mod:`profy.contract.atomic`), so a
 ``kill -9`` can leave at most a ``.<name>.<random>.tmp`` file, never a partial one under
 its real name; :func:`clean_temp_files` removes such leftovers before a run goes on.
 A (mode, fold) shard counts as finished only once its ``result.json`` exists.
@@ -21,12 +21,12 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from profy._io import atomic_write_text
 from profy.config import RunConfig, config_hash
+from profy.contract.atomic import atomic_write_text
+from profy.contract.quarantine import QUARANTINE_FILE
+from profy.contract.schemas import MODES
 from profy.errors import ConfigError, MissingInputError
 from profy.features import FeatureStore
-from profy.quarantine import QUARANTINE_FILE
-from profy.schemas import MODES
 from profy.training._run import CVResult, create_run_dir, run_cv
 from profy.training._shards import (
     claim_run_dir,
@@ -187,7 +187,7 @@ def _splits(cfg: RunConfig, manifest: Any) -> Any:
 
 def _keep_takes(feats: Any, ids: set[str]) -> None:
     """Rewrite a feature run's stats table and index with only the takes ``ids``."""
-    from profy._io import write_parquet_atomic
+    from profy.contract.atomic import write_parquet_atomic
     from profy.data._quarantine import filter_takes
 
     for path in (feats.audio_stats_path, feats.index_path):

@@ -26,11 +26,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from profy._io import atomic_write_bytes
 from profy.config import RunConfig, config_hash, to_dict
-from profy.errors import ConfigError
-from profy.features import FeatureStore, NormStats, TimeMaskAugment, file_sha256
-from profy.schemas import (
+from profy.contract.atomic import atomic_write_bytes
+from profy.contract.schemas import (
     EPOCHS_SCHEMA,
     MODALITY_WEIGHTS_SCHEMA,
     MODES,
@@ -38,6 +36,8 @@ from profy.schemas import (
     QUALITY_FIELDS,
     STD_DDOF,
 )
+from profy.errors import ConfigError
+from profy.features import FeatureStore, NormStats, TimeMaskAugment, file_sha256
 from profy.training import _telemetry as tel
 from profy.training._checkpoints import checkpoint_name, save_checkpoint
 from profy.training._data import FoldInputs, load_corpus, normalize_fold

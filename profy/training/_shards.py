@@ -22,16 +22,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from profy._io import atomic_write_json, atomic_write_text, write_parquet_atomic
 from profy.config import RunConfig, config_hash, load_profile
-from profy.errors import ConfigError, MalformedFileError, MissingInputError
-from profy.schemas import (
+from profy.contract.atomic import atomic_write_json, atomic_write_text, write_parquet_atomic
+from profy.contract.schemas import (
     EPOCHS_SCHEMA,
     GATE_LOG_SCHEMA,
     LABELS,
     MODALITY_WEIGHTS_SCHEMA,
     PREDICTIONS_SCHEMA,
 )
+from profy.errors import ConfigError, MalformedFileError, MissingInputError
 
 __all__ = ["SHARD_FILES", "claim_run_dir", "clean_temp_files", "collect_run", "read_shard_result",
            "saved_config", "select_folds", "shard_dir", "write_confusion", "write_shard"]

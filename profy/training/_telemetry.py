@@ -41,8 +41,8 @@ import pandas as pd
 import pyarrow as pa
 from torch import Tensor
 
-from profy._io import atomic_write_text
-from profy.schemas import GATE_LOG_SCHEMA, QUALITY_FIELDS
+from profy.contract.atomic import atomic_write_text
+from profy.contract.schemas import GATE_LOG_SCHEMA, QUALITY_FIELDS
 
 __all__ = ["GateRecorder", "RunLog", "audio_stats_summary", "git_head", "library_versions",
            "modality_weight_summary", "utc_now"]

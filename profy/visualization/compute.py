@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from profy.contract.schemas import LABELS, MODES
 from profy.errors import MalformedFileError
-from profy.schemas import LABELS, MODES
 from profy.visualization._artifacts import read_json, read_table
 
 __all__ = [
@@ -108,7 +108,7 @@ def confusion_by_mode(run: Path) -> dict[str, np.ndarray]:
 
     Returns:
         mode -> int64 array of shape ``(2, 2)``: rows true class, columns predicted
-        class, in :data:`profy.schemas.LABELS` order (amateur 0, pro 1).
+        class, in :data:`profy.contract.schemas.LABELS` order (amateur 0, pro 1).
     """
     frame = _predictions(run)
     out = {}

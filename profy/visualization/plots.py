@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from profy._io import atomic_write_bytes
+from profy.contract.atomic import atomic_write_bytes
+from profy.contract.schemas import LABELS
 from profy.errors import ConfigError
-from profy.schemas import LABELS
 from profy.visualization import compute
 from profy.visualization._artifacts import require_run
 

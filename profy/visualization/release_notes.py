@@ -4,7 +4,7 @@ Sections: per-mode macro-F1 mean/std deltas with fold tables; gate status change
 runs' ``guardrails/verdict.json``); config diff (dotted paths); data and normalization
 artifact changes (file hashes, sample counts); ONNX parity and latency deltas (the
 verdicts' ``onnx`` checks). Anything a run lacks is written as "not available", never
-guessed. Torch-free: a tag resolves through :mod:`profy._tags`.
+guessed. Torch-free: a tag resolves through :mod:`profy.contract.tags`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from profy._io import atomic_write_text
+from profy.contract.atomic import atomic_write_text
+from profy.contract.schemas import MODES
 from profy.errors import ConfigError, MalformedFileError
-from profy.schemas import MODES
 from profy.visualization._artifacts import check_status, read_json, read_verdict, require_run
 
 __all__ = ["DATA_ARTIFACTS", "flatten", "release_notes", "resolve_baseline",
@@ -45,7 +45,7 @@ def resolve_baseline(baseline: str | Path, *, run: Path,
     if path.is_dir():
         return require_run(path), str(path)
     try:
-        from profy._tags import resolve_tag
+        from profy.contract.tags import resolve_tag
     except ImportError:  # older tree: the training-side resolver (imports torch)
         from profy.training import resolve_tag
     reg = Path(registry) if registry is not None else run.resolve().parent / "tags.json"

@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from profy._io import atomic_write_text
-from profy.schemas import MODES
+from profy.contract.atomic import atomic_write_text
+from profy.contract.schemas import MODES
 from profy.visualization._artifacts import (
     check_status,
     read_json,
@@ -132,7 +132,7 @@ def _results_html(results: dict) -> str:
 
 def _quarantine_html(run: Path, base: str) -> str:
     """The takes the run left out (``quarantine.json``): count, then one row per take."""
-    from profy.quarantine import QUARANTINE_FILE
+    from profy.contract.quarantine import QUARANTINE_FILE
 
     path = run / QUARANTINE_FILE
     link = f'<a href="{_e(base + QUARANTINE_FILE)}">{QUARANTINE_FILE}</a>'

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from profy.contract.schemas import SPLITS_SCHEMA
 from profy.data._folds import check_no_leakage, make_folds, write_splits
 from profy.errors import ConfigError, LeakageError
-from profy.schemas import SPLITS_SCHEMA
 
 
 def _takes(takes_per_player: list[int], labels: list[str]) -> pd.DataFrame:

@@ -9,9 +9,9 @@ from assertions import raises_naming
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from profy.contract.schemas import LABEL_COLUMNS, PIECES
 from profy.data._labels import TakeLabels, read_labels
 from profy.errors import LabelsError, MissingInputError
-from profy.schemas import LABEL_COLUMNS, PIECES
 
 
 def _row(take: str, player: str = "p1", piece: str = "Scale C-dur", tag: str = "pro",

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
+from profy.contract.schemas import LABEL_COLUMNS, MANIFEST_SCHEMA
 from profy.data._manifest import Manifest, Problem, build_manifest, write_manifest, write_quarantine
 from profy.errors import (
     LabelsError,
@@ -18,7 +19,6 @@ from profy.errors import (
     MissingInputError,
     UnsafePathError,
 )
-from profy.schemas import LABEL_COLUMNS, MANIFEST_SCHEMA
 
 WAV = "files/sound/sound_raw.wav"
 CSV = "files/hackkey/hackkey.csv"

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from profy.contract.schemas import LABEL_COLUMNS, PIECES, piece_kind
 from profy.data._synth import SIZES, SynthConfig, synthesize_corpus
 from profy.errors import ConfigError
-from profy.schemas import LABEL_COLUMNS, PIECES, piece_kind
 
 HEX24 = re.compile(r"[0-9a-f]{24}")
 # Two players, one take each (+1 untagged): the cheapest corpus that has every part.

@@ -10,10 +10,10 @@ import sklearn.metrics as skm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from profy.contract.schemas import PIECES, piece_kind
 from profy.errors import ConfigError, MalformedFileError, MissingInputError
 from profy.evaluation import results as R
 from profy.evaluation._schema import schema_problem
-from profy.schemas import PIECES, piece_kind
 
 RUN_META = {"config_hash": "abc123", "git_hash": "deadbeef", "date": "2025-01-01T00:00:00Z",
             "versions": {"numpy": np.__version__}, "seed": 7, "profile": "test"}
@@ -129,7 +129,7 @@ def test_accepts_predictions_parquet_types(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from profy.schemas import PREDICTIONS_SCHEMA
+    from profy.contract.schemas import PREDICTIONS_SCHEMA
 
     preds = make_predictions()
     table = pa.Table.from_pandas(preds, schema=PREDICTIONS_SCHEMA, preserve_index=False)

@@ -12,10 +12,10 @@ from broken_inputs import DEFECTS
 
 from profy.cli import main
 from profy.config import FeatureConfig
+from profy.contract.schemas import AUDIO_STATS_SCHEMA
 from profy.data import build_manifest, make_folds, write_manifest
 from profy.errors import DataError, LeakageError
 from profy.features import FeatureStore, NormStats, compute_features, fit_fold_norm_stats
-from profy.schemas import AUDIO_STATS_SCHEMA
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from profy import schemas as S
-from profy._io import write_parquet_atomic
+from profy.contract import schemas as S
+from profy.contract.atomic import write_parquet_atomic
 
 SCHEMAS = {"predictions": S.PREDICTIONS_SCHEMA, "splits": S.SPLITS_SCHEMA,
            "modality_weights": S.MODALITY_WEIGHTS_SCHEMA, "audio_stats": S.AUDIO_STATS_SCHEMA}

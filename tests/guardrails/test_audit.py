@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from guardrails.checks.audit import ARTIFACTS, audit_frame, audit_path
-from profy import schemas as S
-from profy._io import write_parquet_atomic
+from profy.contract import schemas as S
+from profy.contract.atomic import write_parquet_atomic
 
 AUDITS = tuple(f"audit.{a}" for a in ARTIFACTS) + ("audit.integrity",)
 

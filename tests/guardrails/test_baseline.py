@@ -175,7 +175,7 @@ def test_gate_cli_prints_deltas_and_refuses_incomparable_runs_with_a_verdict(
 
 
 def test_tag_resolves_through_the_registry(tiny_run_ro, tmp_path):
-    from profy._tags import file_sha256
+    from profy.contract.tags import file_sha256
 
     rel = "checkpoints/multimodal_fold0.safetensors"
     registry = tmp_path / "tags.json"

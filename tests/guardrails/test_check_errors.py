@@ -16,7 +16,7 @@ from guardrails._criteria import load_criteria
 from guardrails._registry import REGISTRY, load_all_checks, register
 from guardrails.cli import main
 from guardrails.errors import BadInputError, CriteriaError
-from profy._io import write_parquet_atomic
+from profy.contract.atomic import write_parquet_atomic
 
 
 # --- a check that raises on its evidence -------------------------------------------------

@@ -17,8 +17,8 @@ import yaml
 
 from guardrails import RunContext, criteria_from_dict, run_checks
 from guardrails.gates._evidence import recomputed_f1
-from profy import schemas as S
-from profy._io import write_parquet_atomic
+from profy.contract import schemas as S
+from profy.contract.atomic import write_parquet_atomic
 
 LEGACY_BUGS = ("gate.norm_fit_train_only", "gate.best_checkpoint", "gate.global_normalization",
                "gate.audio_channels", "gate.sensor_weight_clamp")

@@ -1,7 +1,7 @@
 """Issue 18, items 3, 5, 6 and 9 on real run folders (the tiny-run fixtures).
 
 - item 3: the F1 gates decide on figures recomputed from ``predictions.parquet`` (std
-  with ``profy.schemas.STD_DDOF``); a std edited by hand in ``complete_results.json``
+  with ``profy.contract.schemas.STD_DDOF``); a std edited by hand in ``complete_results.json``
   no longer flips them and ``gate.results_match_predictions`` names the edit;
 - item 5: a passing ``rule: worse`` comparison says "not shown worse", nothing more;
 - item 6: per-channel drift of the normalization statistics; what cannot be compared
@@ -23,7 +23,7 @@ from sklearn.metrics import f1_score
 
 from guardrails import RunContext, criteria_from_dict, run_checks
 from guardrails.gates._evidence import held_out
-from profy.schemas import STD_DDOF
+from profy.contract.schemas import STD_DDOF
 
 
 def _run(run, *names, params=None, baseline=None, tmp=None, seed=0):

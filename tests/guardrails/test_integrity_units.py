@@ -24,13 +24,13 @@ def test_the_std_ddof_is_declared_once_and_shared():
     import guardrails
     import profy.evaluation.results as writer
     from guardrails.gates import _evidence
-    from profy import schemas
+    from profy.contract import schemas
 
     root = Path(guardrails.__file__).resolve().parents[1]
     declared = sorted(str(p.relative_to(root)) for pkg in ("profy", "guardrails")
                       for p in (root / pkg).rglob("*.py")
                       if re.search(r"^STD_DDOF\s*[:=]", p.read_text(encoding="utf-8"), re.M))
-    assert declared == ["profy/schemas.py"]
+    assert declared == ["profy/contract/schemas.py"]
     assert writer.STD_DDOF is schemas.STD_DDOF and _evidence.STD_DDOF is schemas.STD_DDOF
     assert "STD_DDOF" in writer.__all__ and "STD_DDOF" in schemas.__all__
 

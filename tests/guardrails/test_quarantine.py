@@ -19,7 +19,7 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from profy.quarantine import QUARANTINE_FILE, TAKE_RULES, take_rule_breaks
+from profy.contract.quarantine import QUARANTINE_FILE, TAKE_RULES, take_rule_breaks
 
 PARAMS = {"min_nonzero_frames": 120, "min_snr_db": 0.0, "max_snr_db": 100.0,
           "min_nonsilent_ratio": 0.2}

@@ -13,10 +13,7 @@ import pytest
 import torch
 
 from profy.config import RunConfig, load_profile
-from profy.data import build_manifest, make_folds
-from profy.evaluation import read_complete_results
-from profy.features import FeatureStore, NormStats, compute_features, file_sha256
-from profy.schemas import (
+from profy.contract.schemas import (
     AUDIO_STATS_SCHEMA,
     EPOCHS_SCHEMA,
     GATE_LOG_SCHEMA,
@@ -24,6 +21,9 @@ from profy.schemas import (
     PREDICTIONS_SCHEMA,
     SPLITS_SCHEMA,
 )
+from profy.data import build_manifest, make_folds
+from profy.evaluation import read_complete_results
+from profy.features import FeatureStore, NormStats, compute_features, file_sha256
 from profy.training import (
     collect_run,
     load_checkpoint,

@@ -175,7 +175,11 @@ def test_fold_scores_refuse_results_without_modes(tiny_run):
 
 
 def test_all_columns_used_exist_in_the_schemas():
-    from profy.schemas import AUDIO_STATS_SCHEMA, MODALITY_WEIGHTS_SCHEMA, PREDICTIONS_SCHEMA
+    from profy.contract.schemas import (
+        AUDIO_STATS_SCHEMA,
+        MODALITY_WEIGHTS_SCHEMA,
+        PREDICTIONS_SCHEMA,
+    )
 
     assert {"fold", "sample_id", "sensor_weight", "correct"} <= set(MODALITY_WEIGHTS_SCHEMA.names)
     assert {"sample_id", "snr_db"} <= set(AUDIO_STATS_SCHEMA.names)

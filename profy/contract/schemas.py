@@ -131,7 +131,7 @@ RANGES: dict[str, dict[str, object]] = {
     },
     "splits": {"label": LABELS, "role": ROLES, "fold": (0, None)},
     # structural ranges only: the plan's >= 120 non-zero frames is a data-quality rule whose
-    # threshold lives in the criteria file (data.audio_stats, profy.quarantine.TAKE_RULES)
+    # threshold lives in the criteria file (data.audio_stats, profy.contract.quarantine.TAKE_RULES)
     "audio_stats": {"nonzero_frames": (0, None), "valid_frames": (0, None),
                     "nonsilent_ratio": (0.0, 1.0), "clipping_ratio": (0.0, 1.0),
                     "peak": (0.0, None), "finite": (True,)},

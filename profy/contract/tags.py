@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from profy._hashing import file_sha256
+from profy.contract.hashing import file_sha256
 from profy.errors import ConfigError, MalformedFileError, MissingInputError, UnsafePathError
 
 __all__ = ["REGISTRY_VERSION", "TAG_RE", "TagEntry", "checkpoint_name", "empty_registry",
