@@ -1,4 +1,5 @@
-"""Profy's training layer: one fold, cross-validation over modes x folds, telemetry.
+"""Profy's training layer: one fold, cross-validation over modes x folds, the run folder,
+telemetry.
 
     from profy.config import load_profile
     from profy.training import train
@@ -7,10 +8,18 @@
     result.run_dir        # runs/experiment_YYYYMMDD_HHMMSS
     result.table()        # macro F1 mean, std and per fold, per mode
 
-:func:`run_cv` is the same on features already computed; :func:`train_fold` trains one
-model with early stopping and keeps the best epoch's weights; checkpoints are
-safetensors files with their config and metrics (:func:`load_checkpoint`), named by
-semantic tags in a registry (:func:`register_tag`, :func:`resolve_tag`).
+Modules, by what happens:
+
+- ``_train``: ``profy train`` / ``--resume`` (manifest, splits, features, then run_cv).
+- ``_cv``: :func:`run_cv`, the cross-validation over modes x folds, in named steps.
+- ``_fold``: one (mode, fold): train, evaluate, write its shard and checkpoint.
+- ``_loop``, ``_data``: the epoch loop (:func:`train_fold`) and the fold's tensors.
+- ``_run_folder``: :class:`RunFolder` (create, claim, open, saved config, shard paths,
+  write shard, missing, merge/collect, clean); ``_claim`` its atomic claim for jobs that
+  share a folder; ``_merge`` the shard merge; ``_folder_api`` function forms.
+- ``_telemetry``: ``training.log``, run metadata (built once), gate and weight summaries.
+- ``_checkpoints``: safetensors checkpoints (:func:`load_checkpoint`) and semantic tags
+  (:func:`register_tag`, :func:`resolve_tag`); ``_ablate``, ``_report``.
 """
 
 from profy.training._ablate import ablate
@@ -25,6 +34,7 @@ from profy.training._checkpoints import (
     resolve_tag,
     save_checkpoint,
 )
+from profy.training._cv import CVResult, resolve_device, run_cv
 from profy.training._data import (
     CorpusArrays,
     FoldInputs,
@@ -33,24 +43,21 @@ from profy.training._data import (
     load_corpus,
     normalize_fold,
 )
-from profy.training._loop import EpochStats, FoldOutcome, Predictions, evaluate, predict, train_fold
-from profy.training._report import render_cv_result
-from profy.training._resume import (
-    RunFolder,
-    collect,
-    missing_shards,
-    open_run_dir,
-    resume,
-    train,
-)
-from profy.training._run import CVResult, FoldRun, create_run_dir, resolve_device, run_cv
-from profy.training._shards import (
+from profy.training._fold import FoldRun
+from profy.training._folder_api import (
     claim_run_dir,
     clean_temp_files,
+    collect,
     collect_run,
+    create_run_dir,
+    missing_shards,
+    open_run_dir,
     read_shard_result,
     shard_dir,
 )
+from profy.training._loop import EpochStats, FoldOutcome, Predictions, evaluate, predict, train_fold
+from profy.training._report import render_cv_result
+from profy.training._run_folder import RunFolder
 from profy.training._telemetry import (
     GateRecorder,
     RunLog,
@@ -58,6 +65,7 @@ from profy.training._telemetry import (
     library_versions,
     modality_weight_summary,
 )
+from profy.training._train import resume, train
 
 __all__ = [
     "CHECKPOINT_FORMAT",

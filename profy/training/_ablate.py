@@ -18,8 +18,9 @@ from typing import Any
 
 from profy.config import config_hash, load_profile
 from profy.contract.atomic import atomic_write_json, atomic_write_text
-from profy.training._run import run_cv
-from profy.training._shards import read_shard_result, select_folds
+from profy.contract.layout import FEATURES_DIR
+from profy.training._cv import run_cv, select_folds
+from profy.training._merge import read_shard_result
 
 __all__ = ["ABLATION_MODES", "AblationResult", "DEFAULT_MASK_FRAMES", "VARIANTS", "ablate"]
 
@@ -52,6 +53,30 @@ def _markdown(rows: Sequence[dict[str, Any]], fold: int, profile: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _variant_configs(profile: str | Path, extra: list[str], base: Any) -> dict[str, Any]:
+    """Each variant's config: the profile plus the variant's TCN and SpecAugment knobs."""
+    mask = base.features.spec_augment_time_mask or DEFAULT_MASK_FRAMES
+    configs = {}
+    for name, (tcn, spec) in VARIANTS.items():
+        knobs = [f"train.modes=[{', '.join(ABLATION_MODES)}]", f"model.use_tcn={str(tcn).lower()}",
+                 f"train.spec_augment={str(spec).lower()}"]
+        if spec:
+            knobs.append(f"features.spec_augment_time_mask={mask}")
+        configs[name] = load_profile(profile, [*extra, *knobs])
+    return configs
+
+
+def _row(name: str, mode: str, cfg: Any, run_dir: Path, res: dict[str, Any]) -> dict[str, Any]:
+    """One ``ablation.json`` row from a variant's finished shard ``result.json``."""
+    return {"variant": name, "mode": mode, "use_tcn": cfg.model.use_tcn,
+            "spec_augment": cfg.train.spec_augment,
+            "spec_augment_time_mask": cfg.features.spec_augment_time_mask,
+            "macro_f1": float(res["test_macro_f1"]), "accuracy": float(res["test_accuracy"]),
+            "val_macro_f1": float(res["val_macro_f1"]), "epochs": int(res["epochs_run"]),
+            "kept_epoch": int(res["kept_epoch"]), "seconds": float(res["seconds"]),
+            "config_hash": config_hash(cfg), "run_dir": str(run_dir.resolve())}
+
+
 def ablate(data_root: str | Path, out_dir: str | Path, *, fold: int,
            profile: str | Path = "mm-audiofix", epochs: int | None = None,
            overrides: Sequence[str] = (), cache_dir: str | Path | None = None,
@@ -81,14 +106,7 @@ def ablate(data_root: str | Path, out_dir: str | Path, *, fold: int,
     extra = [*overrides, *([f"train.epochs={int(epochs)}"] if epochs is not None else [])]
     base = load_profile(profile, extra)
     select_folds(base.train.n_folds, [fold])
-    mask = base.features.spec_augment_time_mask or DEFAULT_MASK_FRAMES
-    configs = {}
-    for name, (tcn, spec) in VARIANTS.items():
-        knobs = [f"train.modes=[{', '.join(ABLATION_MODES)}]", f"model.use_tcn={str(tcn).lower()}",
-                 f"train.spec_augment={str(spec).lower()}"]
-        if spec:
-            knobs.append(f"features.spec_augment_time_mask={mask}")
-        configs[name] = load_profile(profile, [*extra, *knobs])
+    configs = _variant_configs(profile, extra, base)
     manifest = build_manifest(data_root, labels_path=labels_path, skip_bad=skip_bad,
                               progress=progress)
     takes = manifest.table.select(["sample_id", "player_id", "piece", "label"]).to_pandas()
@@ -101,24 +119,15 @@ def ablate(data_root: str | Path, out_dir: str | Path, *, fold: int,
         key = config_hash(cfg.features)[:12]  # the mask width is part of the feature hash
         if key not in feature_runs:
             feature_runs[key] = compute_features(
-                data_root, manifest.table, out_dir / "features" / key, cfg=cfg.features,
+                data_root, manifest.table, out_dir / FEATURES_DIR / key, cfg=cfg.features,
                 cache_dir=cache, workers=workers, progress=progress)
         feats = feature_runs[key]
         run_dir = out_dir / "variants" / name.replace("+", "_")
         run_cv(cfg, run_dir, store=FeatureStore(feats.index_path), splits=splits,
                audio_stats=feats.audio_stats_path, profile=str(profile), progress=progress,
                console=console, folds=[fold])
-        for mode in ABLATION_MODES:
-            res = read_shard_result(run_dir, mode, fold)
-            rows.append({"variant": name, "mode": mode, "use_tcn": cfg.model.use_tcn,
-                         "spec_augment": cfg.train.spec_augment,
-                         "spec_augment_time_mask": cfg.features.spec_augment_time_mask,
-                         "macro_f1": float(res["test_macro_f1"]),
-                         "accuracy": float(res["test_accuracy"]),
-                         "val_macro_f1": float(res["val_macro_f1"]),
-                         "epochs": int(res["epochs_run"]), "kept_epoch": int(res["kept_epoch"]),
-                         "seconds": float(res["seconds"]), "config_hash": config_hash(cfg),
-                         "run_dir": str(run_dir.resolve())})
+        rows += [_row(name, mode, cfg, run_dir, read_shard_result(run_dir, mode, fold))
+                 for mode in ABLATION_MODES]
     json_path = atomic_write_json(out_dir / "ablation.json", {
         "version": 1, "fold": int(fold), "profile": str(profile), "seed": base.train.seed,
         "epochs": base.train.epochs, "modes": list(ABLATION_MODES), "rows": rows})

@@ -12,7 +12,6 @@ a tag resolves to a run folder, a mode, a fold set and the SHA-256 of every file
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +21,10 @@ import torch
 from torch import Tensor
 
 from profy.config import RunConfig, config_hash, from_dict, to_dict
-from profy.contract.atomic import atomic_write_bytes, atomic_write_json
-from profy.contract.tags import TAG_RE as _TAG_RE
-from profy.contract.tags import TagEntry, checkpoint_name, list_tags, resolve_tag, run_field
-from profy.contract.tags import entry_from_raw as _entry
-from profy.contract.tags import read_registry as _read_registry
-from profy.errors import ConfigError, MalformedFileError, MissingInputError
-from profy.features import file_sha256
+from profy.contract.atomic import atomic_write_bytes
+from profy.contract.layout import CHECKPOINTS_DIR, checkpoint_folds, checkpoint_name
+from profy.contract.tags import TagEntry, add_tag, check_new_tag, list_tags, resolve_tag
+from profy.errors import MalformedFileError, MissingInputError
 
 __all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "TagEntry", "checkpoint_name", "list_tags",
            "load_checkpoint", "register_tag", "resolve_tag", "save_checkpoint"]
@@ -80,7 +76,29 @@ def save_checkpoint(path: str | Path, state_dict: dict[str, Tensor], *, config: 
         "metrics": json.dumps(metrics, sort_keys=True, allow_nan=False),
         "model_summary": json.dumps(summary or {}, sort_keys=True),
     }
-    return atomic_write_bytes(path, save(tensors, metadata=metadata))
+    return atomic_write_bytes(path, _sorted_metadata(save(tensors, metadata=metadata)))
+
+
+def _sorted_metadata(raw: bytes) -> bytes:
+    """``raw`` with its header's ``__metadata__`` keys sorted, so a checkpoint's bytes
+    depend on its content alone (safetensors writes them in a hash map's random order).
+
+    The header is re-serialized only when doing so reproduces safetensors' own bytes for
+    the original order (same length, same padding); otherwise ``raw`` is returned as is.
+    """
+    size = int.from_bytes(raw[:8], "little")
+    header = raw[8:8 + size]
+    text = header.rstrip(b" ")
+    obj = json.loads(text)
+
+    def dump(o: dict[str, Any]) -> bytes:
+        return json.dumps(o, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    if "__metadata__" not in obj or dump(obj) != text:
+        return raw
+    meta = obj.pop("__metadata__")
+    canonical = dump({"__metadata__": dict(sorted(meta.items())), **obj})
+    return raw[:8] + canonical + header[len(text):] + raw[8 + size:]
 
 
 def load_checkpoint(path: str | Path, *, map_location: str = "cpu") -> Checkpoint:
@@ -138,30 +156,10 @@ def register_tag(registry: str | Path, tag: str, run_dir: str | Path, *, mode: s
         ConfigError: a bad tag name, or an existing tag without ``replace``.
         MissingInputError: a checkpoint is missing.
     """
-    if not _TAG_RE.match(tag):
-        raise ConfigError(f"tag {tag!r} must match {_TAG_RE.pattern}")
-    registry, run_dir = Path(registry), Path(run_dir).resolve()
-    data = _read_registry(registry)
-    if tag in data["tags"] and not replace:
-        raise ConfigError(f"tag {tag!r} already names {data['tags'][tag]['run']}; "
-                          "pass replace=True to move it")
-    if folds is None:
-        found = sorted((run_dir / "checkpoints").glob(f"{mode}_fold*.safetensors"))
-        folds = tuple(sorted(int(p.stem.rsplit("fold", 1)[1]) for p in found))
-    if not folds:
-        raise MissingInputError(run_dir / "checkpoints", f"no {mode} checkpoint to tag")
-    files, hashes = {}, set()
-    for fold in folds:
-        rel = f"checkpoints/{checkpoint_name(mode, fold)}"
-        ckpt = load_checkpoint(run_dir / rel)
-        files[rel] = file_sha256(run_dir / rel)
-        hashes.add(config_hash(ckpt.config))
-    config_file = run_dir / "config.yaml"
-    if config_file.is_file():
-        files["config.yaml"] = file_sha256(config_file)
-    entry = {"run": run_field(registry, run_dir), "mode": mode, "folds": list(folds),
-             "files": files, "config_hash": sorted(hashes)[0] if len(hashes) == 1 else "mixed",
-             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-    data["tags"][tag] = entry
-    atomic_write_json(registry, data)
-    return _entry(tag, entry, registry)
+    check_new_tag(registry, tag, replace=replace)  # before opening any checkpoint
+    run_dir = Path(run_dir).resolve()
+    folds = checkpoint_folds(run_dir, mode) if folds is None else tuple(folds)
+    hashes = {config_hash(load_checkpoint(run_dir / CHECKPOINTS_DIR / checkpoint_name(mode, k))
+                          .config) for k in folds}
+    return add_tag(registry, tag, run_dir, mode=mode, folds=folds, config_hashes=hashes,
+                   replace=replace)

@@ -152,6 +152,44 @@ def _better(f1: float, loss: float, best: tuple[float, float] | None, *,
     return f1 > best_f1 + _F1_TIE or (abs(f1 - best_f1) <= _F1_TIE and loss < best_loss)
 
 
+def _train_epoch(model: nn.Module, train: FoldInputs, cfg: TrainConfig, *, epoch: int,
+                 mode: str, shuffle: torch.Generator, log_rng: torch.Generator,
+                 loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
+                 spec_augment: TimeMaskAugment | None, on_gate: GateHook | None) -> float:
+    """One pass over ``train`` in ``batch_order``; returns the mean training loss.
+
+    ``log_rng`` picks the ~``cfg.gate_log_fraction`` of batches whose gate outputs go to
+    ``on_gate`` (multimodal models only).
+    """
+    model.train()
+    gate = getattr(model, "gate", None)
+    batches = batch_order(train.labels, cfg.batch_size, class_balance=cfg.class_balance,
+                          generator=shuffle)
+    n_log = round(cfg.gate_log_fraction * len(batches))
+    n_log = max(n_log, 1) if cfg.gate_log_fraction > 0 else 0
+    logged = set(torch.randperm(len(batches), generator=log_rng)[:n_log].tolist())
+    total, count = 0.0, 0
+    for b, rows in enumerate(batches):
+        kw = train.batch(rows, mode)
+        if spec_augment is not None and kw["logmel"] is not None:
+            kw["logmel"], kw["audio_mask"] = spec_augment(kw["logmel"], kw["audio_mask"])
+        y = train.labels.index_select(0, rows.to(train.labels.device))
+        out = model(**kw)
+        loss = loss_fn(out.logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        total += float(loss.detach()) * len(rows)
+        count += len(rows)
+        if on_gate is not None and gate is not None and b in logged:
+            with torch.no_grad():
+                on_gate(epoch, b, rows.cpu(), out.modality_weights.detach().float().cpu(),
+                        kw["quality"].float().cpu(), gate.temperature(kw["quality"]).cpu())
+    return total / max(count, 1)
+
+
 def train_fold(model: nn.Module, train: FoldInputs, val: FoldInputs, cfg: TrainConfig, *,
                mode: str, seed: int, spec_augment: TimeMaskAugment | None = None,
                on_gate: GateHook | None = None,
@@ -180,40 +218,18 @@ def train_fold(model: nn.Module, train: FoldInputs, val: FoldInputs, cfg: TrainC
     loss_fn = nn.CrossEntropyLoss(
         weight=weight.to(train.labels.device) if cfg.class_balance == "weighted_loss" else None)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    gate = getattr(model, "gate", None)
     history: list[EpochStats] = []
     best: tuple[float, float] | None = None
     best_epoch, best_state, since_best, stopped = 0, None, 0, False
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
-        model.train()
-        batches = batch_order(train.labels, cfg.batch_size, class_balance=cfg.class_balance,
-                              generator=shuffle)
-        n_log = round(cfg.gate_log_fraction * len(batches))
-        n_log = max(n_log, 1) if cfg.gate_log_fraction > 0 else 0
-        logged = set(torch.randperm(len(batches), generator=log_rng)[:n_log].tolist())
-        total, count = 0.0, 0
-        for b, rows in enumerate(batches):
-            kw = train.batch(rows, mode)
-            if spec_augment is not None and kw["logmel"] is not None:
-                kw["logmel"], kw["audio_mask"] = spec_augment(kw["logmel"], kw["audio_mask"])
-            y = train.labels.index_select(0, rows.to(train.labels.device))
-            out = model(**kw)
-            loss = loss_fn(out.logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            total += float(loss.detach()) * len(rows)
-            count += len(rows)
-            if on_gate is not None and gate is not None and b in logged:
-                with torch.no_grad():
-                    on_gate(epoch, b, rows.cpu(), out.modality_weights.detach().float().cpu(),
-                            kw["quality"].float().cpu(), gate.temperature(kw["quality"]).cpu())
+        train_loss = _train_epoch(model, train, cfg, epoch=epoch, mode=mode,
+                                  shuffle=shuffle, log_rng=log_rng, loss_fn=loss_fn,
+                                  optimizer=optimizer, spec_augment=spec_augment,
+                                  on_gate=on_gate)
         refit_take_norm(model, train, mode=mode, batch_size=cfg.batch_size)
         val_loss, val_f1, val_acc = evaluate(model, val, mode=mode, batch_size=cfg.batch_size)
-        stats = EpochStats(epoch=epoch, train_loss=total / max(count, 1), val_loss=val_loss,
+        stats = EpochStats(epoch=epoch, train_loss=train_loss, val_loss=val_loss,
                            val_macro_f1=val_f1, val_accuracy=val_acc,
                            seconds=time.perf_counter() - t0)
         history.append(stats)

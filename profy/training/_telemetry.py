@@ -32,6 +32,7 @@ import json
 import math
 import platform
 import subprocess
+from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,14 @@ import pandas as pd
 import pyarrow as pa
 from torch import Tensor
 
+from profy.config import RunConfig, config_hash, to_dict
 from profy.contract.atomic import atomic_write_text
-from profy.contract.schemas import GATE_LOG_SCHEMA, QUALITY_FIELDS
+from profy.contract.layout import CONFIG_FILE
+from profy.contract.schemas import GATE_LOG_SCHEMA, QUALITY_FIELDS, STD_DDOF
 
 __all__ = ["GateRecorder", "RunLog", "audio_stats_summary", "git_head", "library_versions",
-           "modality_weight_summary", "utc_now"]
+           "log_run_header", "log_run_summary", "modality_weight_summary", "run_metadata",
+           "utc_now"]
 
 _LIBRARIES = ("torch", "torchaudio", "numpy", "pandas", "pyarrow", "safetensors", "pyyaml",
               "scikit-learn", "profy")
@@ -119,6 +123,50 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "absent"
     return versions
+
+
+def run_metadata(cfg: RunConfig, run_id: str, *, profile: str | None, device: str,
+                 fold_seconds: dict[str, float] | None = None) -> dict[str, Any]:
+    """The ``run`` object of ``complete_results.json``: id, config and its hash, profile,
+    git commit, date, library versions, seed, device (and, once known, seconds per fold).
+
+    The one place run metadata is built: by :func:`~profy.training.run_cv` (which also
+    logs it, :func:`log_run_header`) and by ``profy collect`` for jobs trained apart.
+    """
+    head, dirty = git_head()
+    meta = {"run_id": run_id, "config": to_dict(cfg), "config_hash": config_hash(cfg),
+            "profile": profile, "git_hash": head, "git_dirty": dirty, "date": utc_now(),
+            "versions": library_versions(), "seed": cfg.train.seed, "device": device}
+    if fold_seconds is not None:
+        meta["fold_seconds"] = fold_seconds
+    return meta
+
+
+def log_run_header(log: RunLog, meta: dict[str, Any], cfg: RunConfig, splits: pd.DataFrame,
+                   *, cuda_available: bool) -> None:
+    """The ``RUN``, ``CONFIG``, ``GIT``, ``VERSIONS``, ``SEED``, ``DEVICE``, ``DATA`` and one
+    ``SPLIT`` line per fold, from :func:`run_metadata`'s ``meta`` and the run's splits."""
+    log.line("RUN", id=meta["run_id"], started=meta["date"])
+    log.line("CONFIG", hash=meta["config_hash"], profile=meta["profile"] or "(none)",
+             file=CONFIG_FILE)
+    dirty = meta["git_dirty"]
+    log.line("GIT", head=meta["git_hash"], **({} if dirty is None else {"dirty": dirty}))
+    log.line("VERSIONS", **meta["versions"])
+    log.line("SEED", seed=cfg.train.seed, deterministic=cfg.train.deterministic,
+             threads=cfg.train.num_threads)
+    log.line("DEVICE", device=meta["device"], cuda_available=cuda_available)
+    takes = splits.drop_duplicates("sample_id")
+    counts = takes["label"].value_counts()
+    log.line("DATA", takes=len(takes), players=takes["player_id"].nunique(),
+             pro=int(counts.get("pro", 0)), amateur=int(counts.get("amateur", 0)),
+             folds=cfg.train.n_folds, modes=",".join(cfg.train.modes))
+    for fold, part in splits.groupby("fold"):
+        roles = part["role"].value_counts()
+        train_labels = part.loc[part["role"] == "train", "label"].value_counts()
+        log.line("SPLIT", fold=int(fold), train=int(roles.get("train", 0)),
+                 val=int(roles.get("val", 0)), test=int(roles.get("test", 0)),
+                 train_pro=int(train_labels.get("pro", 0)),
+                 train_amateur=int(train_labels.get("amateur", 0)))
 
 
 def audio_stats_summary(stats: pd.DataFrame) -> dict[str, Any]:
@@ -200,6 +248,33 @@ def modality_weight_summary(weights: pd.DataFrame, *, threshold: float = 0.5
     out = [one(int(fold), part) for fold, part in weights.groupby("fold", sort=True)]
     out.append(one("all", weights))
     return out
+
+
+def log_run_summary(log: RunLog, modes: Sequence[str], weights: pd.DataFrame,
+                    folds: Iterable[tuple[str, float, float]]) -> None:
+    """The end of ``training.log``: ``MODALITY_WEIGHTS`` lines, the sensor-share warning and
+    one ``RESULT`` line per mode. Written by a whole run and by ``profy collect`` alike.
+
+    Args:
+        log: the run's log.
+        modes: the modes trained, in config order.
+        weights: ``modality_weights.parquet`` rows (empty when multimodal did not train).
+        folds: ``(mode, held-out macro F1, seconds)`` per trained (mode, fold), fold order.
+    """
+    for row in modality_weight_summary(weights):
+        log.line("MODALITY_WEIGHTS", **row)
+    if "multimodal" in modes and not weights.empty:
+        share = float((weights["sensor_weight"] >= 0.5).mean())
+        if share < 0.8:
+            log.warn("sensor weight >= 0.5 for less than 80% of held-out takes",
+                     frac_sensor_ge_0_5=share)
+    folds = list(folds)
+    for mode in modes:
+        f1 = np.array([f for m, f, _ in folds if m == mode])
+        log.line("RESULT", mode=mode, macro_f1_mean=float(f1.mean()),
+                 macro_f1_std=float(f1.std(ddof=STD_DDOF)),
+                 per_fold=",".join(f"{v:.4f}" for v in f1),
+                 seconds=float(sum(sec for m, _, sec in folds if m == mode)))
 
 
 def utc_now() -> str:
