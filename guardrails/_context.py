@@ -18,12 +18,16 @@ import pyarrow.parquet as pq
 import yaml
 
 from guardrails.errors import ArtifactError, BadInputError
+from profy.contract.layout import CONFIG_FILE, CONFIG_HASH_FILE
 
-__all__ = ["RunContext"]
+__all__ = ["RunContext", "read_parquet"]
 
 
 class RunContext:
     """A run folder plus where reports go and how large tables are audited.
+
+    Everything a check reads comes from here: the run's artifacts (read once, cached),
+    the settings below, and :attr:`memo` for figures several checks derive.
 
     Args:
         run_dir: ``runs/experiment_YYYYMMDD_HHMMSS``.
@@ -35,14 +39,31 @@ class RunContext:
         replay_by_tag: replays resolve their model through the tag registry (``guardrails
             replay``) instead of replaying this run's own exported models (``guardrails
             ci``: a verdict is evidence about the run it names). (Default: False)
+        onnx_models: the ONNX checks cover only these model files (``guardrails onnx
+            RUN/onnx/<model>.onnx``). (Default: None, every model in ``RUN/onnx/``)
+
+    Attributes:
+        memo: derived figures shared by checks of one run (e.g. the held-out predictions
+            joined to the splits), keyed by the deriving module; empty at first. A forked
+            check lane fills its own copy.
 
     Raises:
         BadInputError: ``run_dir`` is not a folder.
     """
 
+    run_dir: Path
+    report_dir: Path
+    engine: str
+    baseline: RunContext | None
+    seed: int
+    replay_by_tag: bool
+    onnx_models: list[Path] | None
+    memo: dict[str, Any]
+
     def __init__(self, run_dir: str | Path, *, report_dir: str | Path | None = None,
                  engine: str = "pandas", baseline: RunContext | None = None,
-                 seed: int = 0, replay_by_tag: bool = False) -> None:
+                 seed: int = 0, replay_by_tag: bool = False,
+                 onnx_models: list[Path] | None = None) -> None:
         self.run_dir = Path(run_dir)
         if not self.run_dir.is_dir():
             raise BadInputError(self.run_dir, "not a run folder (no such directory)")
@@ -53,6 +74,8 @@ class RunContext:
         self.baseline = baseline
         self.seed = seed
         self.replay_by_tag = replay_by_tag
+        self.onnx_models = None if onnx_models is None else [Path(m) for m in onnx_models]
+        self.memo = {}
         self._tables: dict[str, pa.Table] = {}
         self._json: dict[str, Any] = {}
 
@@ -109,7 +132,7 @@ class RunContext:
     @cached_property
     def config(self) -> dict[str, Any]:
         """The resolved run config (``config.yaml``)."""
-        path = self.path("config.yaml")
+        path = self.path(CONFIG_FILE)
         try:
             cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
@@ -121,7 +144,7 @@ class RunContext:
     @cached_property
     def config_hash(self) -> str:
         """The run's config hash (``config_hash`` file)."""
-        return self.text("config_hash").strip()
+        return self.text(CONFIG_HASH_FILE).strip()
 
 
 def read_parquet(path: str | Path) -> pa.Table:

@@ -42,7 +42,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from guardrails._lanes import ForkedCall
 from guardrails._result import CATEGORIES, CheckResult
@@ -50,16 +50,39 @@ from guardrails.errors import ArtifactError, GuardrailsError
 
 if TYPE_CHECKING:
     from guardrails._context import RunContext
-    from guardrails._criteria import Criteria
 
-__all__ = ["CHECK_PACKAGES", "REGISTRY", "CheckSpec", "load_all_checks", "register", "require",
-           "run_checks", "skip_reason"]
+__all__ = ["CHECK_PACKAGES", "REGISTRY", "Check", "CheckSpec", "Selection", "as_results",
+           "load_all_checks", "register", "require", "run_checks", "skip_reason"]
 
 # Packages whose import registers their checks (each package's __init__ imports its modules).
 CHECK_PACKAGES = ("guardrails.checks", "guardrails.gates", "guardrails.replay")
-
-CheckFunc = Callable[..., "CheckResult | list[CheckResult]"]
 LANES = ("tables", "inference", "timed")
+
+
+class Check(Protocol):
+    """A check: the run's context, then the criteria's parameters by keyword."""
+
+    def __call__(self, ctx: RunContext, /, **params: Any) -> CheckResult | list[CheckResult]:
+        ...
+
+
+class Selection(Protocol):
+    """What :func:`run_checks` reads of the criteria (:class:`guardrails._criteria.Criteria`
+    has it; declared here so the registry needs nothing of the criteria module, which
+    validates against the registry)."""
+
+    @property
+    def checks(self) -> Mapping[str, Mapping[str, Any]]: ...  # name -> full parameters
+
+    @property
+    def severities(self) -> Mapping[str, str]: ...
+
+    @property
+    def required(self) -> frozenset[str]: ...
+
+
+CheckFunc = Check
+_C = TypeVar("_C", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -84,7 +107,7 @@ def register(name: str, *, category: str, params: Mapping[str, Any] | None = Non
              description: str = "",
              applies: Callable[..., str | None] | None = None,
              lane: str = "tables", choices: Mapping[str, Sequence[Any]] | None = None
-             ) -> Callable[[CheckFunc], CheckFunc]:
+             ) -> Callable[[_C], _C]:
     """Decorator registering ``func(ctx, **params)`` as check ``name`` (arguments: see above)."""
     if category not in CATEGORIES:
         raise ValueError(f"check {name!r}: category {category!r} is not one of {CATEGORIES}")
@@ -96,7 +119,7 @@ def register(name: str, *, category: str, params: Mapping[str, Any] | None = Non
             raise ValueError(f"check {name!r}: choices for {key!r} need a declared parameter "
                              f"whose default is one of {values}")
 
-    def decorate(func: CheckFunc) -> CheckFunc:
+    def decorate(func: _C) -> _C:
         if name in REGISTRY and REGISTRY[name].func is not func:
             raise ValueError(f"check {name!r} is registered twice")
         REGISTRY[name] = CheckSpec(name, category, func, dict(params or {}),
@@ -157,7 +180,12 @@ def load_all_checks() -> dict[str, CheckSpec]:
     return REGISTRY
 
 
-def _as_list(name: str, out: Any) -> list[CheckResult]:
+def as_results(name: str, out: Any) -> list[CheckResult]:
+    """A check's return value as a list of results.
+
+    Raises:
+        GuardrailsError: the check returned something that is not a CheckResult (misuse).
+    """
     results = out if isinstance(out, list) else [out]
     for result in results:
         if not isinstance(result, CheckResult):
@@ -166,7 +194,7 @@ def _as_list(name: str, out: Any) -> list[CheckResult]:
     return results
 
 
-def run_checks(ctx: RunContext, criteria: Criteria, *, categories: Iterable[str] | None = None,
+def run_checks(ctx: RunContext, criteria: Selection, *, categories: Iterable[str] | None = None,
                names: Iterable[str] | None = None, raise_artifact_errors: bool = False,
                jobs: int = 1) -> list[CheckResult]:
     """Run the checks ``criteria`` selects (optionally narrowed) on one run.
@@ -247,7 +275,7 @@ def _run_one(ctx: RunContext, spec: CheckSpec, params: Mapping[str, Any], severi
              raise_artifact_errors: bool) -> list[CheckResult]:
     started = time.perf_counter()
     try:
-        out = _as_list(spec.name, spec.func(ctx, **params))
+        out = as_results(spec.name, spec.func(ctx, **params))
     except ArtifactError as exc:
         if raise_artifact_errors:
             raise

@@ -1,7 +1,9 @@
 """The ``guardrails`` command (torch-free).
 
 Exit codes: 0 pass, 1 a check failed, 2 bad input or usage (one readable line).
-Each subcommand lives in its own small module exposing ``add_parser(subparsers)``.
+Each subcommand lives in its own small module of :mod:`guardrails.commands` exposing
+``add_parser(subparsers)``; the verdict commands share one skeleton
+(:mod:`guardrails.commands._verdict`).
 """
 
 from __future__ import annotations
@@ -19,15 +21,15 @@ __all__ = ["COMMAND_MODULES", "build_parser", "console_main", "main"]
 
 # One module per subcommand; each adds its parser (order = order in --help).
 COMMAND_MODULES = (
-    "guardrails._cmd_schemas",
-    "guardrails._cmd_checks",
-    "guardrails._cmd_data",
-    "guardrails._cmd_audit",
-    "guardrails._cmd_onnx",
-    "guardrails._cmd_ci",
-    "guardrails._cmd_replay",
-    "guardrails._cmd_history",
-    "guardrails._cmd_gate",
+    "guardrails.commands.schemas",
+    "guardrails.commands.checks",
+    "guardrails.commands.data",
+    "guardrails.commands.audit",
+    "guardrails.commands.onnx",
+    "guardrails.commands.ci",
+    "guardrails.commands.replay",
+    "guardrails.commands.history",
+    "guardrails.commands.gate",
 )
 
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2

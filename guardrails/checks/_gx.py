@@ -231,21 +231,26 @@ def _widen(frame):
     return frame.astype(narrow) if narrow else frame
 
 
-def _outcome(rule: Rule, result: Any) -> RuleOutcome:
+def _outcome(rule: Rule, result: Any, index_column: str | None = None) -> RuleOutcome:
     info = result.exception_info or {}
     errors = [v.get("exception_message") for v in info.values()
               if isinstance(v, dict) and v.get("raised_exception")]
     if info.get("raised_exception"):
         errors.append(info.get("exception_message"))
     res = result.result or {}
+    examples = list(res.get("partial_unexpected_list") or [])
+    if index_column is not None and res.get("unexpected_index_list") is not None:
+        # the failing rows' ids (every one), not their values
+        examples = [r.get(index_column) if isinstance(r, dict) else r
+                    for r in res["unexpected_index_list"]]
     return RuleOutcome(rule.id, bool(result.success) and not errors, rule.description,
-                       res.get("unexpected_count"), res.get("element_count"),
-                       list(res.get("partial_unexpected_list") or []),
+                       res.get("unexpected_count"), res.get("element_count"), examples,
                        "; ".join(str(e) for e in errors if e) or None)
 
 
 def validate(frame, rules: Sequence[Rule], *, suite: str, engine: str,
-             report_dir: str | Path | None) -> list[RuleOutcome]:
+             report_dir: str | Path | None,
+             index_column: str | None = None) -> list[RuleOutcome]:
     """Run ``rules`` as one GX suite on ``frame`` (pandas or Spark, per ``engine``).
 
     Args:
@@ -254,6 +259,9 @@ def validate(frame, rules: Sequence[Rule], *, suite: str, engine: str,
         suite: suite name; GX's result JSON goes to ``report_dir/gx/<suite>.json``.
         engine: ``"pandas"`` or ``"spark"``.
         report_dir: where GX results are kept (``None``: not kept).
+        index_column: a column naming each row (e.g. ``sample_id``): GX then lists every
+            failing row by it (``COMPLETE`` result format), in its results, Data Docs and
+            the outcomes' ``examples``. (Default: values, ``BASIC``)
 
     Returns:
         One outcome per rule, in ``rules`` order.
@@ -280,14 +288,17 @@ def validate(frame, rules: Sequence[Rule], *, suite: str, engine: str,
         frame = frame.cache()
     try:
         batch = _batch_definition(engine).get_batch(batch_parameters={"dataframe": frame})
-        result = batch.validate(expectation_suite, result_format="BASIC")
+        result_format: Any = "BASIC" if index_column is None else {
+            "result_format": "COMPLETE", "unexpected_index_column_names": [index_column],
+            "partial_unexpected_count": 20}
+        result = batch.validate(expectation_suite, result_format=result_format)
     finally:
         if engine == "spark":
             frame.unpersist()
     outcomes = {}
     for res in result.results:  # GX does not keep suite order: match by the rule id in meta
         rule_id = res.expectation_config.meta["rule"]
-        outcomes[rule_id] = _outcome(by_id[rule_id], res)
+        outcomes[rule_id] = _outcome(by_id[rule_id], res, index_column)
     if report_dir is not None:
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in suite)
         atomic_write_json(Path(report_dir) / "gx" / f"{safe}.json", jsonable(result.to_json_dict()))

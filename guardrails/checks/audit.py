@@ -18,28 +18,41 @@ from pathlib import Path
 
 import pyarrow as pa
 
+import guardrails.checks._gx_frames as frames
+from guardrails._context import RunContext
 from guardrails._registry import register
 from guardrails._result import CheckResult
-from guardrails.checks import _gx_frames as frames
 from guardrails.checks._gx import Rule, RuleOutcome, read_frame, validate
 from guardrails.errors import BadInputError
 from profy.contract import schemas as S
+from profy.contract.layout import (
+    AUDIO_STATS_FILE,
+    EPOCHS_FILE,
+    FEATURE_INDEX_FILE,
+    FEATURES_DIR,
+    GATE_LOG_FILE,
+    MANIFEST_FILE,
+    MODALITY_WEIGHTS_FILE,
+    PREDICTIONS_FILE,
+    SPLITS_FILE,
+)
 
 __all__ = ["ARTIFACTS", "artifact_of", "audit_frame", "audit_path", "audit_rules",
            "outcomes_result", "schema_outcome"]
 
 # artifact -> (schema, path in a run folder, key columns that must be unique)
 ARTIFACTS: dict[str, tuple[pa.Schema, str, tuple[str, ...]]] = {
-    "predictions": (S.PREDICTIONS_SCHEMA, "predictions.parquet", ("mode", "fold", "sample_id")),
-    "splits": (S.SPLITS_SCHEMA, "splits.parquet", ("fold", "sample_id")),
-    "modality_weights": (S.MODALITY_WEIGHTS_SCHEMA, "modality_weights.parquet",
+    "predictions": (S.PREDICTIONS_SCHEMA, PREDICTIONS_FILE, ("mode", "fold", "sample_id")),
+    "splits": (S.SPLITS_SCHEMA, SPLITS_FILE, ("fold", "sample_id")),
+    "modality_weights": (S.MODALITY_WEIGHTS_SCHEMA, MODALITY_WEIGHTS_FILE,
                          ("fold", "sample_id")),
-    "audio_stats": (S.AUDIO_STATS_SCHEMA, "audio_stats.parquet", ("sample_id",)),
+    "audio_stats": (S.AUDIO_STATS_SCHEMA, AUDIO_STATS_FILE, ("sample_id",)),
     # no key: the class-balanced sampler draws with replacement, so a take may repeat
-    "gate_log": (S.GATE_LOG_SCHEMA, "gate_log.parquet", ()),
-    "epochs": (S.EPOCHS_SCHEMA, "epochs.parquet", ("mode", "fold", "epoch")),
-    "manifest": (S.MANIFEST_SCHEMA, "manifest.parquet", ("sample_id",)),
-    "feature_index": (S.FEATURE_INDEX_SCHEMA, "features/feature_index.parquet", ("sample_id",)),
+    "gate_log": (S.GATE_LOG_SCHEMA, GATE_LOG_FILE, ()),
+    "epochs": (S.EPOCHS_SCHEMA, EPOCHS_FILE, ("mode", "fold", "epoch")),
+    "manifest": (S.MANIFEST_SCHEMA, MANIFEST_FILE, ("sample_id",)),
+    "feature_index": (S.FEATURE_INDEX_SCHEMA, f"{FEATURES_DIR}/{FEATURE_INDEX_FILE}",
+                      ("sample_id",)),
 }
 WEIGHT_PAIRS = {"modality_weights": ("sensor_weight", "audio_weight"),
                 "gate_log": ("sensor_weight", "audio_weight")}
@@ -218,7 +231,7 @@ def audit_path(path: str | Path, *, engine: str = "pandas", report_dir: str | Pa
 def _make_check(artifact: str):
     rel = ARTIFACTS[artifact][1]
 
-    def check(ctx) -> CheckResult:
+    def check(ctx: RunContext) -> CheckResult:
         return audit_path(ctx.path(rel), engine=ctx.engine, report_dir=ctx.report_dir,
                           artifact=artifact)
 

@@ -13,9 +13,10 @@ column that a GX expectation then checks, so both engines run the same suite.
 
 from __future__ import annotations
 
+import guardrails.checks._gx_frames as frames
+from guardrails._context import RunContext
 from guardrails._registry import register
 from guardrails._result import CheckResult
-from guardrails.checks import _gx_frames as frames
 from guardrails.checks._gx import Rule, read_frame, validate
 from guardrails.checks.audit import outcomes_result
 from profy.contract.schemas import LABELS, MODES
@@ -61,7 +62,7 @@ def _modes(ctx) -> list[str]:
 
 @register("audit.integrity", category="audit",
           description="predictions / splits / modality weights / audio stats refer to each other")
-def integrity(ctx) -> CheckResult:
+def integrity(ctx: RunContext) -> CheckResult:
     """Referential integrity between predictions, splits, modality weights and audio stats."""
     return integrity_results(ctx)
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import functools
 
+import guardrails.checks._gx_frames as frames
+from guardrails._context import RunContext
 from guardrails._registry import register
 from guardrails._result import CheckResult
-from guardrails.checks import _gx_frames as frames
 from guardrails.checks._gx import Rule, RuleOutcome, read_frame, validate
 from guardrails.checks.audit import FINITE_BOUND, outcomes_result
+from profy.contract.layout import AUDIO_STATS_FILE, SPLITS_FILE
 from profy.contract.quarantine import QUARANTINE_FILE, TAKE_RULES, TakeRule, still_broken
 
 __all__ = ["SPLITS_COLUMNS", "audio_stats", "audio_stats_rules", "quarantine_outcome", "splits",
@@ -101,9 +103,9 @@ def quarantine_outcome(ctx, params: dict) -> RuleOutcome | None:
                   "snr_mostly": 0.9, "min_nonsilent_ratio": 0.2, "nonsilent_mostly": 0.95},
           description="audio_stats.parquet: >= 120 non-zero frames per take, finite values, "
                       "SNR / non-silent bounds (mostly), unique ids")
-def audio_stats(ctx, **params) -> CheckResult:
+def audio_stats(ctx: RunContext, **params) -> CheckResult:
     """GX suite on ``audio_stats.parquet``."""
-    path = ctx.path("audio_stats.parquet")
+    path = ctx.path(AUDIO_STATS_FILE)
     frame = read_frame(path, ctx.engine, scratch_dir=ctx.report_dir / "spark",
                        columns=("sample_id", "frames", "nonzero_frames", "valid_frames",
                                 "finite", *_FLOATS))
@@ -152,14 +154,14 @@ def _n_folds(ctx) -> int:
     folds = (ctx.config.get("train") or {}).get("n_folds")
     if isinstance(folds, int) and folds > 0:
         return folds
-    return len(set(ctx.table("splits.parquet").column("fold").to_pylist()))
+    return len(set(ctx.table(SPLITS_FILE).column("fold").to_pylist()))
 
 
 @register("data.splits", category="data",
           description="splits.parquet: no take/player on both sides, each take held out once")
-def splits(ctx) -> CheckResult:
+def splits(ctx: RunContext) -> CheckResult:
     """GX suite on ``splits.parquet`` (player-wise cross-validation is intact)."""
-    path = ctx.path("splits.parquet")
+    path = ctx.path(SPLITS_FILE)
     frame = splits_frame(read_frame(path, ctx.engine, scratch_dir=ctx.report_dir / "spark",
                                     columns=SPLITS_COLUMNS), ctx.engine)
     n_folds = _n_folds(ctx)

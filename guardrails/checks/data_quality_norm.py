@@ -17,16 +17,18 @@ import math
 import re
 from typing import Any
 
+from guardrails._context import RunContext
 from guardrails._registry import register
 from guardrails._result import CheckResult
 from guardrails.checks._gx import Rule, RuleOutcome, read_frame, to_engine, validate
 from guardrails.checks.audit import FINITE_BOUND, outcomes_result
 from guardrails.checks.data_quality import SPLITS_COLUMNS
 from guardrails.errors import ArtifactError
+from profy.contract.layout import SPLITS_FILE
+from profy.contract.model_io import N_KEYS  # the depth sensor's channels
 
 __all__ = ["feature_config_hash", "norm_rules", "norm_stats"]
 
-N_KEYS = 88  # the depth sensor's channels
 _NORM_REF = re.compile(r"^NORM_REF fold=(\d+) .*?\bsha256=([0-9a-f]{64})", re.MULTILINE)
 
 
@@ -154,9 +156,9 @@ def _applies(ctx) -> str | None:
 @register("data.norm_stats", category="data", applies=_applies,
           description="norm_stats/fold_K.json: finite mean/std, std > 0, feature hash, "
                       "fitted on training takes only (leakage gate)")
-def norm_stats(ctx) -> CheckResult:
+def norm_stats(ctx: RunContext) -> CheckResult:
     """GX suites on every fold's normalization statistics, with the leakage gate."""
-    splits = read_frame(ctx.path("splits.parquet"), "pandas", columns=SPLITS_COLUMNS)
+    splits = read_frame(ctx.path(SPLITS_FILE), "pandas", columns=SPLITS_COLUMNS)
     n_mels = (ctx.config.get("features") or {}).get("n_mels")
     log_refs = ({int(k): sha for k, sha in _NORM_REF.findall(ctx.text("training.log"))}
                 if ctx.exists("training.log") else {})

@@ -1,7 +1,7 @@
 """ONNX release checks (torch-free, onnxruntime): structure, signature, parity, speed, int8.
 
 Each check covers every ``RUN/onnx/*.onnx`` (or the models a command pinned on the
-context as ``ctx.onnx_models``) and reports per model in ``details``:
+context as ``RunContext.onnx_models``) and reports per model in ``details``:
 
 - ``onnx.checker``: parses, ``onnx.checker`` full check, onnxruntime loads it;
 - ``onnx.signature``: inputs/outputs (names, dtypes, dims with symbolic B and T) against
@@ -29,34 +29,29 @@ from typing import Any
 
 import numpy as np
 
+from guardrails._context import RunContext
 from guardrails._registry import register
 from guardrails._result import CheckResult
 from guardrails.checks.onnx_model import OnnxArtifact, find_models, session, time_runs
 from guardrails.errors import ArtifactError
+from profy.contract.hashing import file_sha256
+from profy.contract.layout import CHECKPOINTS_DIR, CONFIG_HASH_FILE, checkpoint_name, onnx_name
+from profy.contract.model_io import INPUT_LAYOUT, MODES, input_names, output_names
 
-__all__ = ["LAYOUT", "OUTPUTS", "applies", "check_checker", "check_latency", "check_parity",
-           "check_quantization", "check_signature", "checkpoint_problems",
-           "signature_problems"]
-
-LAYOUT = {"sensor": (("B", "T", 88), "float32"), "sensor_mask": (("B", "T"), "bool"),
-          "logmel": (("B", "n_mels", "T"), "float32"), "audio_mask": (("B", "T"), "bool"),
-          "quality": (("B", 5), "float32")}
-INPUTS = {"sensor": ["sensor", "sensor_mask"], "audio": ["logmel", "audio_mask"],
-          "multimodal": ["sensor", "sensor_mask", "logmel", "audio_mask", "quality"]}
-OUTPUTS = {"sensor": ["logits", "probs"], "audio": ["logits", "probs"],
-           "multimodal": ["logits", "probs", "modality_weights"]}
+__all__ = ["applies", "check_checker", "check_latency", "check_parity", "check_quantization",
+           "check_signature", "checkpoint_problems", "signature_problems"]
 
 
-def applies(ctx: Any) -> str | None:
+def applies(ctx: RunContext) -> str | None:
     """Skip runs without exported models."""
-    if getattr(ctx, "onnx_models", None):
+    if ctx.onnx_models:
         return None
     return None if find_models(ctx.run_dir) else (
         f"no onnx/ in {ctx.run_dir}: run `profy export {ctx.run_dir}`")
 
 
-def _models(ctx: Any) -> list[OnnxArtifact]:
-    paths = getattr(ctx, "onnx_models", None) or find_models(ctx.run_dir)
+def _models(ctx: RunContext) -> list[OnnxArtifact]:
+    paths = ctx.onnx_models or find_models(ctx.run_dir)
     if not paths:
         raise ArtifactError(Path(ctx.run_dir) / "onnx", "no .onnx model to check")
     return [OnnxArtifact(Path(p)) for p in paths]
@@ -70,7 +65,7 @@ def _result(name: str, passed: bool, per_model: dict[str, Any], *, observed: Any
 
 @register("onnx.checker", category="onnx", applies=applies, lane="inference",
           description="ONNX checker (full) and onnxruntime load every exported model")
-def check_checker(ctx: Any) -> CheckResult:
+def check_checker(ctx: RunContext) -> CheckResult:
     per = {}
     for art in _models(ctx):  # OnnxArtifact runs the full checker
         sess = session(art.path)
@@ -82,7 +77,7 @@ def check_checker(ctx: Any) -> CheckResult:
                    expected="checker + onnxruntime load", message=", ".join(per))
 
 
-def signature_problems(art: OnnxArtifact, ctx: Any) -> list[str]:
+def signature_problems(art: OnnxArtifact, ctx: RunContext) -> list[str]:
     """Every disagreement between the model's graph, its metadata and the run."""
     meta, sig, problems = art.metadata, art.signature(), []
     need = ("mode", "fold", "config_hash", "input_names", "output_names", "sample_rate",
@@ -91,21 +86,22 @@ def signature_problems(art: OnnxArtifact, ctx: Any) -> list[str]:
     if missing:
         return [f"metadata lacks {missing}"]
     mode = meta["mode"]
-    if mode not in INPUTS:
-        return [f"metadata mode {mode!r} is not sensor/audio/multimodal"]
-    if art.name != f"{mode}_fold{meta['fold']}":
+    if mode not in MODES:
+        return [f"metadata mode {mode!r} is not {'/'.join(MODES)}"]
+    if not str(meta["fold"]).isdigit() or f"{art.name}.onnx" != onnx_name(mode, meta["fold"]):
         problems.append(f"file name {art.name} vs metadata mode={mode} fold={meta['fold']}")
-    for kind, want, declared in (("inputs", INPUTS[mode], art.meta_list("input_names")),
-                                 ("outputs", OUTPUTS[mode], art.meta_list("output_names"))):
+    for kind, want, declared in (
+            ("inputs", list(input_names(mode)), art.meta_list("input_names")),
+            ("outputs", list(output_names(mode)), art.meta_list("output_names"))):
         got = list(sig[kind])
         if got != want or declared != want:
             problems.append(f"{kind}: graph {got}, metadata {declared}, expected {want}")
     features = (ctx.config.get("features") or {}) if ctx is not None else {}
     n_mels = int(features.get("n_mels", meta["n_mels"]))
     for name, spec in sig["inputs"].items():
-        if name not in LAYOUT:
+        if name not in INPUT_LAYOUT:
             continue
-        dims, dtype = LAYOUT[name]
+        dims, dtype = INPUT_LAYOUT[name]
         want_dims = [n_mels if d == "n_mels" else d for d in dims]
         got = spec["dims"]
         ok = len(got) == len(want_dims) and all(
@@ -121,7 +117,7 @@ def signature_problems(art: OnnxArtifact, ctx: Any) -> list[str]:
         return problems
     if meta["config_hash"] != ctx.config_hash:
         problems.append(f"metadata config_hash {meta['config_hash'][:16]}... differs from the "
-                        f"run's {ctx.config_hash[:16]}... ({Path(ctx.run_dir) / 'config_hash'})")
+                        f"run's {ctx.config_hash[:16]}... ({Path(ctx.run_dir) / CONFIG_HASH_FILE})")
     for key in ("sample_rate", "n_mels", "frames"):
         if key in features and str(features[key]) != meta[key]:
             problems.append(f"metadata {key}={meta[key]}, run config features.{key}="
@@ -133,14 +129,6 @@ def signature_problems(art: OnnxArtifact, ctx: Any) -> list[str]:
         problems.append(f"{norm} sha256 differs from the metadata's norm_sha256")
     problems += checkpoint_problems(art, Path(ctx.run_dir))
     return problems
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def checkpoint_problems(art: OnnxArtifact, run_dir: Path) -> list[str]:
@@ -155,14 +143,18 @@ def checkpoint_problems(art: OnnxArtifact, run_dir: Path) -> list[str]:
     if not rel or not recorded:
         return [f"{art.path} metadata lacks checkpoint/checkpoint_sha256: the model cannot "
                 "be tied to a checkpoint of the run (re-export with `profy export RUN`)"]
-    want = f"checkpoints/{meta.get('mode')}_fold{meta.get('fold')}.safetensors"
+    fold = str(meta.get("fold"))
+    if not fold.isdigit():
+        return [f"{art.path} metadata fold {fold!r} is not a fold number: the model cannot be "
+                "tied to a checkpoint of the run"]
+    want = f"{CHECKPOINTS_DIR}/{checkpoint_name(str(meta.get('mode')), int(fold))}"
     ckpt = run_dir / want
     if rel != want:
         return [f"{art.path} metadata names checkpoint {rel}, not the run's {want} "
                 f"({ckpt})"]
     if not ckpt.is_file():
         return [f"checkpoint {ckpt} named in {art.path}'s metadata is missing"]
-    actual = _file_sha256(ckpt)
+    actual = file_sha256(ckpt)
     if actual != recorded:
         return [f"checkpoint {ckpt} has sha256 {actual[:16]}..., {art.path}'s metadata "
                 f"checkpoint_sha256 is {recorded[:16]}... (the model was not exported from "
@@ -172,7 +164,7 @@ def checkpoint_problems(art: OnnxArtifact, run_dir: Path) -> list[str]:
 
 @register("onnx.signature", category="onnx", applies=applies, lane="inference",
           description="inputs/outputs vs metadata and layout; metadata vs the run's config")
-def check_signature(ctx: Any) -> CheckResult:
+def check_signature(ctx: RunContext) -> CheckResult:
     per = {}
     for art in _models(ctx):
         problems = signature_problems(art, ctx)
@@ -198,7 +190,7 @@ def _errors(got: np.ndarray, ref: np.ndarray, atol: float, rtol: float) -> dict[
 @register("onnx.parity", category="onnx", applies=applies, lane="inference",
           params={"atol": 1e-4, "rtol": 1e-3, "threads": 1},
           description="onnxruntime vs PyTorch-eager references: max abs/rel error, class agreement")
-def check_parity(ctx: Any, *, atol: float, rtol: float, threads: int) -> CheckResult:
+def check_parity(ctx: RunContext, *, atol: float, rtol: float, threads: int) -> CheckResult:
     per, failures = {}, []
     for art in _models(ctx):
         sess = session(art.path, threads=threads)
@@ -237,7 +229,7 @@ def _bench_feeds(art: OnnxArtifact, batch: int) -> dict[str, np.ndarray]:
 @register("onnx.latency", category="onnx", applies=applies, lane="timed",
           params={"threads": 2, "batch": 32, "repeats": 20, "max_batch1_ms": None},
           description="batch-1 latency (p50/p95) and batch-N throughput at fixed threads")
-def check_latency(ctx: Any, *, threads: int, batch: int, repeats: int,
+def check_latency(ctx: RunContext, *, threads: int, batch: int, repeats: int,
                   max_batch1_ms: float | None) -> CheckResult:
     per, slow = {}, []
     for art in _models(ctx):
@@ -274,7 +266,7 @@ def _quiet_root_logger():
 @register("onnx.quantization", category="onnx", applies=applies, lane="timed",
           params={"enabled": True, "min_agreement": 0.9, "threads": 2, "repeats": 10},
           description="dynamic int8 copy: class agreement and speed-up (never swapped in)")
-def check_quantization(ctx: Any, *, enabled: bool, min_agreement: float, threads: int,
+def check_quantization(ctx: RunContext, *, enabled: bool, min_agreement: float, threads: int,
                        repeats: int) -> CheckResult:
     if not enabled:
         return CheckResult("onnx.quantization", "onnx", True, skipped=True,

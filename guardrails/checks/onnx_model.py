@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from guardrails.errors import ArtifactError
+from profy.contract.layout import ONNX_DIR
 
 __all__ = ["OnnxArtifact", "audio_channels_reaching", "find_models", "session", "time_runs"]
 
@@ -29,7 +30,7 @@ PROBE_CONTROLS = 3  # unchanged copies of the probe take at the batch's end (noi
 
 def find_models(run_dir: Path) -> list[Path]:
     """The run's ``onnx/*.onnx`` files, sorted."""
-    return sorted((Path(run_dir) / "onnx").glob("*.onnx"))
+    return sorted((Path(run_dir) / ONNX_DIR).glob("*.onnx"))
 
 
 def session(path: Path, *, threads: int = 1) -> Any:

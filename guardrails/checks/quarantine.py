@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from guardrails._context import RunContext
 from guardrails._registry import register
 from guardrails._result import CheckResult
-from profy.contract.quarantine import QUARANTINE_FILE
+from profy.contract.layout import PREDICTIONS_FILE, QUARANTINE_FILE, SPLITS_FILE
 
 __all__ = ["quarantine"]
 
@@ -49,7 +50,7 @@ def _entries(doc: Any) -> list[dict[str, Any]] | str:
 @register("data.quarantine", category="data", params={"max_fraction": 0.05},
           description="quarantine.json: takes left out (--skip-bad) <= max_fraction of the "
                       "corpus, none of them in splits or predictions")
-def quarantine(ctx, *, max_fraction: float) -> CheckResult:
+def quarantine(ctx: RunContext, *, max_fraction: float) -> CheckResult:
     """Recompute the quarantined fraction from ``quarantine.json`` and ``splits.parquet``."""
     name = "data.quarantine"
     expected = {"fraction": f"<= {max_fraction}", "in_splits_or_predictions": 0}
@@ -63,8 +64,8 @@ def quarantine(ctx, *, max_fraction: float) -> CheckResult:
         return CheckResult(name, "data", False, observed=None, expected=expected,
                            message=f"{path}: {takes}", details={"path": str(path)})
     left_out = {str(t["sample_id"]) for t in takes}
-    used = set(ctx.table("splits.parquet").column("sample_id").to_pylist())
-    scored = set(ctx.table("predictions.parquet").column("sample_id").to_pylist())
+    used = set(ctx.table(SPLITS_FILE).column("sample_id").to_pylist())
+    scored = set(ctx.table(PREDICTIONS_FILE).column("sample_id").to_pylist())
     leaked = sorted(left_out & (used | scored))
     total = len(left_out) + len(used)
     fraction = len(left_out) / total if total else 0.0

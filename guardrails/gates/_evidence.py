@@ -5,10 +5,12 @@ into a failure ("multimodal: fold 2 missing from complete_results.json"); nothin
 fills a gap with a default.
 
 The figures a gate decides on are recomputed here from the artifacts
-(:func:`recomputed_f1`: per-fold macro F1 from ``predictions.parquet``, then the mean
-and the std over folds with ``ddof = STD_DDOF``, the constant profy's results writer
-uses too); :func:`results_f1` reads what ``complete_results.json`` *publishes*, for
-display and cross-checking only.
+(:func:`recomputed_metric`: a count metric per fold from ``predictions.parquet`` - macro
+F1, accuracy, ``per_class.pro.recall``, ... - then the mean and the std over folds with
+``ddof = STD_DDOF``, the constant profy's results writer uses too);
+:func:`results_metric` reads what ``complete_results.json`` *publishes* at the same
+metric path, for display and cross-checking only. Derived frames are kept in the run
+context's memo (``ctx.memo["gates"]``).
 
 Held-out predictions are ``predictions.parquet`` joined to ``splits.parquet`` on
 ``(sample_id, fold)``: each row gains the take's ``player_id``, ``piece`` and
@@ -23,57 +25,70 @@ import math
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from guardrails.errors import ArtifactError
 from guardrails.gates._metrics import (
+    CountMetric,
+    count_metric,
+    counts,
     counts_by_group,
     macro_f1,
-    macro_f1_from_counts,
     stratified_player_weights,
     weighted_f1,
 )
-from profy.contract.schemas import LABELS, STD_DDOF
+from guardrails.gates._stability import resample_fold_metric as resample_fold_metric_counts
+from profy.contract.layout import (
+    COMPLETE_RESULTS_FILE,
+    CONFIG_FILE,
+    MANIFEST_FILE,
+    PREDICTIONS_FILE,
+    SPLITS_FILE,
+)
+from profy.contract.schemas import LABELS, MODES, STD_DDOF
+
+if TYPE_CHECKING:
+    from guardrails._context import RunContext
 
 __all__ = ["MIN_STRATUM_PLAYERS", "MIXED", "MODES", "STD_DDOF", "FoldPlayers",
            "expected_folds", "expected_modes", "fold_lines", "fold_players", "gate_rng",
            "held_out", "pair_folds", "recompute", "recompute_or_say", "recomputed_f1",
-           "resample_fold_f1", "resample_weights", "results_f1", "thin_strata"]
+           "recomputed_metric", "resample_fold_f1", "resample_fold_metric", "resample_weights",
+           "results_metric", "thin_strata"]
 
-MODES = ("sensor", "audio", "multimodal")
-RESULTS = "complete_results.json"
-PREDICTIONS = "predictions.parquet"
+RESULTS = COMPLETE_RESULTS_FILE
+PREDICTIONS = PREDICTIONS_FILE
 MIXED = -1  # the stratum of a player whose takes carry both labels
 MIN_STRATUM_PLAYERS = 2  # fewer, and a (fold, label) stratum never varies in a resample
 _STRATUM_NAMES = {0: LABELS[0], 1: LABELS[1], MIXED: "mixed-label"}
 _FOLD_LINE = re.compile(r"^FOLD (.*)$", re.MULTILINE)
 
 
-def _cache(ctx) -> dict[str, Any]:
-    # derived frames live beside RunContext's own artifact cache (one ctx = one run)
-    return ctx.__dict__.setdefault("_gates_cache", {})
+def _cache(ctx: RunContext) -> dict[str, Any]:
+    # derived frames live in the context's memo, beside its artifact cache (one ctx = one run)
+    return ctx.memo.setdefault("gates", {})
 
 
-def gate_rng(ctx, name: str) -> np.random.Generator:
+def gate_rng(ctx: RunContext, name: str) -> np.random.Generator:
     """A generator seeded by ``ctx.seed`` and the check name: order-independent, repeatable."""
     return np.random.default_rng([int(ctx.seed), zlib.crc32(name.encode("utf-8"))])
 
 
-def expected_modes(ctx) -> list[str]:
+def expected_modes(ctx: RunContext) -> list[str]:
     """Modes the run's config trained (``train.modes``)."""
     modes = (ctx.config.get("train") or {}).get("modes")
     if not isinstance(modes, list) or not modes:
-        raise ArtifactError(ctx.path("config.yaml"), "train.modes is missing or empty")
+        raise ArtifactError(ctx.path(CONFIG_FILE), "train.modes is missing or empty")
     return [str(m) for m in modes]
 
 
-def expected_folds(ctx) -> list[int]:
+def expected_folds(ctx: RunContext) -> list[int]:
     """Folds the run's config asked for (``train.n_folds``) -> ``[0, ..., n-1]``."""
     n = (ctx.config.get("train") or {}).get("n_folds")
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ArtifactError(ctx.path("config.yaml"), f"train.n_folds must be >= 1, got {n!r}")
+        raise ArtifactError(ctx.path(CONFIG_FILE), f"train.n_folds must be >= 1, got {n!r}")
     return list(range(n))
 
 
@@ -82,11 +97,21 @@ def _finite(value: Any) -> bool:
             and math.isfinite(value))
 
 
-def results_f1(ctx, mode: str, metric: str = "macro_f1"
-               ) -> tuple[dict[int, float], float | None, float | None, list[str]]:
+def _at(block: Any, path: str) -> Any:
+    """The value at a dotted ``path`` inside nested mappings, or None where it is absent."""
+    for key in path.split("."):
+        block = block.get(key) if isinstance(block, dict) else None
+    return block
+
+
+def results_metric(ctx: RunContext, mode: str, metric: str = "macro_f1"
+                   ) -> tuple[dict[int, float], float | None, float | None, list[str]]:
     """Per-fold, mean and std of ``metric`` for ``mode`` as ``complete_results.json`` publishes.
 
-    Read for display and cross-checks; gates decide on :func:`recomputed_f1`.
+    ``metric`` is a path inside a fold block (``macro_f1``, ``per_class.pro.recall``).
+    The file publishes a mean and std over folds for flat metrics only; for a nested
+    path they are ``None`` and their absence is no problem. Read for display and
+    cross-checks; gates decide on :func:`recomputed_metric`.
 
     Returns:
         ``(per_fold, mean, std, problems)``; a value is ``None`` where it is missing or
@@ -100,19 +125,19 @@ def results_f1(ctx, mode: str, metric: str = "macro_f1"
     per_fold: dict[int, float] = {}
     folds = block.get("folds") if isinstance(block.get("folds"), dict) else {}
     for k in expected_folds(ctx):
-        value = (folds.get(str(k)) or {}).get(metric) if isinstance(folds.get(str(k)),
-                                                                     dict) else None
+        value = _at(folds.get(str(k)), metric)
         if str(k) not in folds:
             problems.append(f"{mode}: fold {k} missing from {RESULTS}")
         elif not _finite(value):
             problems.append(f"{mode}: fold {k} {metric} is {value!r} (not a finite number)")
         else:
             per_fold[k] = float(value)
-    out = []
+    out: list[float | None] = []
     for stat in ("mean", "std"):
-        value = (block.get(stat) or {}).get(metric) if isinstance(block.get(stat), dict) else None
+        value = _at(block.get(stat), metric)
         if not _finite(value):
-            problems.append(f"{mode}: {stat} {metric} is {value!r} (not a finite number)")
+            if "." not in metric:  # flat metrics are aggregated over folds
+                problems.append(f"{mode}: {stat} {metric} is {value!r} (not a finite number)")
             out.append(None)
         else:
             out.append(float(value))
@@ -146,34 +171,42 @@ def recompute_or_say(preds, mode: str, fold: int,
     return fresh
 
 
-def recomputed_f1(ctx, mode: str, metric: str = "macro_f1"
-                  ) -> tuple[dict[int, float], float | None, float | None, list[str]]:
-    """Per-fold, mean and std of ``metric`` for ``mode``, recomputed from the predictions.
+def recomputed_metric(ctx: RunContext, mode: str, metric: str | CountMetric = "macro_f1"
+                      ) -> tuple[dict[int, float], float | None, float | None, list[str]]:
+    """Per-fold, mean and std of a count ``metric`` for ``mode``, recomputed from the predictions.
 
-    Every fold's score comes from its rows of ``predictions.parquet`` (the gates' own
-    numpy metrics); the mean and the std over folds follow with ``ddof=STD_DDOF`` (the
-    one convention profy's results writer also uses). Nothing is read from
-    ``complete_results.json``: what it publishes is checked against these figures by
-    ``gate.results_match_predictions``.
+    Every fold's score is the metric (:func:`~guardrails.gates._metrics.count_metric`:
+    ``macro_f1``, ``accuracy``, ``per_class.pro.recall``, ...) of the confusion counts of
+    its rows of ``predictions.parquet`` (the gates' own numpy metrics); the mean and the
+    std over folds follow with ``ddof=STD_DDOF`` (the one convention profy's results
+    writer also uses). Nothing is read from ``complete_results.json``: what it publishes
+    is checked against these figures by ``gate.results_match_predictions``.
 
     Returns:
         ``(per_fold, mean, std, problems)``; mean and std are ``None`` unless every
         expected fold has predictions, and ``problems`` says which do not.
     """
+    spec = count_metric(metric) if isinstance(metric, str) else metric
     cache = _cache(ctx).setdefault("recomputed", {})
-    if (mode, metric) in cache:
-        return cache[(mode, metric)]
+    if (mode, spec.path) in cache:
+        return cache[(mode, spec.path)]
     preds = ctx.frame(PREDICTIONS)
     per_fold: dict[int, float] = {}
     problems: list[str] = []
     for k in expected_folds(ctx):
-        fresh = recompute_or_say(preds, mode, k, problems)
-        if fresh is None:
+        rows = preds[(preds["mode"] == mode) & (preds["fold"] == k)]
+        if rows.empty:
+            problems.append(f"{mode}: fold {k} has no rows in {PREDICTIONS}")
             continue
-        if not math.isfinite(fresh[metric]):
-            problems.append(f"{mode}: fold {k} {metric} recomputed as {fresh[metric]!r}")
+        try:
+            value = float(spec(counts(rows["label"].to_numpy(), rows["prediction"].to_numpy())))
+        except ValueError as exc:  # a class id outside {0, 1}
+            problems.append(f"{mode}: fold {k}: {PREDICTIONS} {exc}")
+            continue
+        if not math.isfinite(value):
+            problems.append(f"{mode}: fold {k} {spec.path} recomputed as {value!r}")
         else:
-            per_fold[k] = fresh[metric]
+            per_fold[k] = value
     mean = std = None
     if not problems:
         values = np.array([per_fold[k] for k in sorted(per_fold)])
@@ -182,11 +215,17 @@ def recomputed_f1(ctx, mode: str, metric: str = "macro_f1"
             problems.append(f"{mode}: std over {values.size} fold(s) with ddof={STD_DDOF} "
                             f"is {std!r}")
             mean = std = None
-    cache[(mode, metric)] = (per_fold, mean, std, problems)
+    cache[(mode, spec.path)] = (per_fold, mean, std, problems)
     return per_fold, mean, std, problems
 
 
-def held_out(ctx):
+def recomputed_f1(ctx: RunContext, mode: str, metric: str = "macro_f1"
+                  ) -> tuple[dict[int, float], float | None, float | None, list[str]]:
+    """:func:`recomputed_metric` (its historical name)."""
+    return recomputed_metric(ctx, mode, metric)
+
+
+def held_out(ctx: RunContext):
     """Held-out predictions with players and slices (pandas, cached per context).
 
     Columns: ``mode, fold, sample_id, label, probability, prediction, player_id,
@@ -198,16 +237,16 @@ def held_out(ctx):
     cache = _cache(ctx)
     if "held_out" in cache:
         return cache["held_out"]
-    preds = ctx.frame("predictions.parquet")
-    splits = ctx.frame("splits.parquet")
+    preds = ctx.frame(PREDICTIONS_FILE)
+    splits = ctx.frame(SPLITS_FILE)
     test = splits[splits["role"] == "test"][["sample_id", "fold", "player_id", "piece"]]
     try:
         frame = preds.merge(test, on=["sample_id", "fold"], how="inner", validate="many_to_one")
     except pd.errors.MergeError:
-        raise ArtifactError(ctx.path("splits.parquet"),
+        raise ArtifactError(ctx.path(SPLITS_FILE),
                             "a take is held out twice in one fold (duplicate test rows)") from None
-    if ctx.exists("manifest.parquet"):
-        kinds = ctx.frame("manifest.parquet")[["sample_id", "piece_kind"]].drop_duplicates(
+    if ctx.exists(MANIFEST_FILE):
+        kinds = ctx.frame(MANIFEST_FILE)[["sample_id", "piece_kind"]].drop_duplicates(
             "sample_id")
         frame = frame.merge(kinds, on="sample_id", how="left")
     else:
@@ -342,13 +381,19 @@ def resample_weights(folds: list[FoldPlayers], n_boot: int, rng: np.random.Gener
     return [stratified_player_weights(f.strata, n_boot, rng) for f in folds]
 
 
+def resample_fold_metric(folds: list[FoldPlayers], weights: list[np.ndarray],
+                         metric: str | CountMetric = "macro_f1") -> np.ndarray:
+    """A count metric per resample and fold, ``(n_boot, n_folds)``."""
+    spec = count_metric(metric) if isinstance(metric, str) else metric
+    return resample_fold_metric_counts([f.counts for f in folds], weights, spec)
+
+
 def resample_fold_f1(folds: list[FoldPlayers], weights: list[np.ndarray]) -> np.ndarray:
     """Macro F1 per resample and fold, ``(n_boot, n_folds)``."""
-    return np.stack([macro_f1_from_counts(w @ f.counts) for w, f in zip(weights, folds,
-                                                                         strict=True)], axis=1)
+    return resample_fold_metric(folds, weights, "macro_f1")
 
 
-def fold_lines(ctx) -> list[dict[str, str]]:
+def fold_lines(ctx: RunContext) -> list[dict[str, str]]:
     """``FOLD key=value ...`` lines of ``training.log`` as dicts."""
     out = []
     for body in _FOLD_LINE.findall(ctx.text("training.log")):

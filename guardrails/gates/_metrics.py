@@ -17,15 +17,30 @@ every take of a drawn player enters with the player's multiplicity. The folds ar
 stratified by label, so the resample is too (:func:`stratified_player_weights`): inside
 each (fold, label) stratum its own players are drawn, and every resample keeps the
 fold's count of pro and amateur players.
+
+Count metrics (:func:`count_metric`): every figure a count-based gate decides on is a
+function of the counts ``(..., 4) -> (...)``, named by its path in
+``complete_results.json``'s per-fold block (``macro_f1``, ``accuracy``,
+``per_class.pro.recall``, ...), so a gate on any of them resamples and recomputes
+through the same code as the F1 gates.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["bootstrap_player_weights", "calibration_bins", "counts_by_group", "ece_table",
-           "macro_f1", "macro_f1_from_counts", "percentile_interval",
-           "stratified_player_weights", "weighted_f1"]
+from profy.contract.schemas import LABELS
+
+__all__ = ["CLASS_STATS", "FLAT_METRICS", "CountMetric", "accuracy_from_counts",
+           "bootstrap_player_weights", "calibration_bins", "class_stat_from_counts",
+           "count_metric", "counts", "counts_by_group", "ece_table", "macro_f1",
+           "macro_f1_from_counts", "percentile_interval", "stratified_player_weights",
+           "weighted_f1", "weighted_f1_from_counts"]
+
+CLASS_STATS = ("precision", "recall", "f1")
 
 
 def _as_labels(y, name: str) -> np.ndarray:
@@ -67,6 +82,97 @@ def macro_f1_from_counts(c: np.ndarray) -> np.ndarray:
     f1, support = _per_class_f1(c)
     out = f1.mean(axis=-1)
     return np.where(support.sum(axis=-1) > 0, out, np.nan)
+
+
+def weighted_f1_from_counts(c: np.ndarray) -> np.ndarray:
+    """Support-weighted F1 of counts ``(..., 4)`` -> ``(...)``; NaN without takes."""
+    f1, support = _per_class_f1(c)
+    total = support.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (f1 * support).sum(axis=-1) / np.where(total > 0, total, 1),
+                        np.nan)
+
+
+def accuracy_from_counts(c: np.ndarray) -> np.ndarray:
+    """Share of takes predicted right, counts ``(..., 4)`` -> ``(...)``; NaN without takes."""
+    c = np.asarray(c, dtype=np.float64)
+    total = c.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (c[..., 0] + c[..., 3]) / np.where(total > 0, total, 1),
+                        np.nan)
+
+
+def class_stat_from_counts(c: np.ndarray, cls: int, stat: str) -> np.ndarray:
+    """Precision, recall or F1 of class ``cls`` (0 amateur, 1 pro): ``(..., 4)`` -> ``(...)``.
+
+    scikit-learn's ``zero_division=0`` (what profy's results writer uses): a ratio whose
+    denominator is 0 (no take of the class, or none predicted as it) is 0; with no takes
+    at all the figure is NaN (missing evidence, as :func:`macro_f1_from_counts`).
+    """
+    if cls not in (0, 1) or stat not in CLASS_STATS:
+        raise ValueError(f"class {cls!r} / statistic {stat!r}: classes are 0 and 1, "
+                         f"statistics {CLASS_STATS}")
+    c = np.asarray(c, dtype=np.float64)
+    tp = c[..., 3] if cls == 1 else c[..., 0]
+    fn = c[..., 2] if cls == 1 else c[..., 1]   # true cls, predicted the other
+    fp = c[..., 1] if cls == 1 else c[..., 2]   # true other, predicted cls
+    num, den = {"precision": (tp, tp + fp), "recall": (tp, tp + fn),
+                "f1": (2 * tp, 2 * tp + fp + fn)}[stat]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(den > 0, num / np.where(den > 0, den, 1), 0.0)
+    return np.where(c.sum(axis=-1) > 0, out, np.nan)
+
+
+@dataclass(frozen=True)
+class CountMetric:
+    """A metric of confusion counts, named by its path in a results fold block.
+
+    Attributes:
+        path: e.g. ``"macro_f1"`` or ``"per_class.pro.recall"``.
+        func: counts ``(..., 4)`` -> values ``(...)`` (NaN where there are no takes).
+        label: how messages name it ("F1", "pro recall").
+        key: a short identifier for result details ("f1", "pro_recall").
+    """
+
+    path: str
+    func: Callable[[np.ndarray], np.ndarray]
+    label: str
+    key: str
+
+    @property
+    def aggregated(self) -> bool:
+        """Whether the results file publishes its mean and std over folds (flat metrics)."""
+        return "." not in self.path
+
+    def __call__(self, c: np.ndarray) -> np.ndarray:
+        return self.func(c)
+
+
+FLAT_METRICS: dict[str, CountMetric] = {
+    "macro_f1": CountMetric("macro_f1", macro_f1_from_counts, "F1", "f1"),
+    "weighted_f1": CountMetric("weighted_f1", weighted_f1_from_counts, "weighted F1",
+                               "weighted_f1"),
+    "accuracy": CountMetric("accuracy", accuracy_from_counts, "accuracy", "accuracy"),
+}
+
+
+def count_metric(path: str) -> CountMetric:
+    """The count metric at ``path``: one of :data:`FLAT_METRICS` or
+    ``per_class.<label>.<precision|recall|f1>`` (labels: ``profy.contract.schemas.LABELS``).
+
+    Raises:
+        ValueError: an unknown path (the message lists the known ones).
+    """
+    if path in FLAT_METRICS:
+        return FLAT_METRICS[path]
+    parts = path.split(".")
+    if len(parts) == 3 and parts[0] == "per_class" and parts[1] in LABELS \
+            and parts[2] in CLASS_STATS:
+        cls, stat = LABELS.index(parts[1]), parts[2]
+        return CountMetric(path, lambda c: class_stat_from_counts(c, cls, stat),
+                           f"{parts[1]} {stat}", f"{parts[1]}_{stat}")
+    raise ValueError(f"unknown count metric {path!r}: one of {sorted(FLAT_METRICS)} or "
+                     f"per_class.<{'|'.join(LABELS)}>.<{'|'.join(CLASS_STATS)}>")
 
 
 def macro_f1(y_true, y_pred) -> float:

@@ -14,8 +14,9 @@ and heterogeneous folds; thresholds far above, near and far below), runs reporte
 
 Two estimators, one per kind of statistic (every gate reuses one of them):
 
-* **Fold statistics** (:func:`fold_stability`; the mean and std of per-fold macro F1,
-  the paired multimodal-minus-sensor fold delta): each fold's value is
+* **Fold statistics** (:func:`fold_stability`; the mean and std of a per-fold count
+  metric such as macro F1 or pro recall, resampled by :func:`resample_fold_metric`; the
+  paired multimodal-minus-sensor fold delta): each fold's value is
   ``mu + b_k + e_k``, with ``b_k ~ N(0, tau^2)`` the fold-to-fold (between) variation a
   fresh split and training would draw again, and ``e_k ~ N(0, s^2)`` the sampling
   noise at the fold's size, ``s^2`` the mean over folds of the player-clustered
@@ -51,13 +52,14 @@ distance that matters; the verdict itself stays the criteria's.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 __all__ = ["STD_NOISE_FACTOR", "TAU_MAX", "bounded_pivot_pass_rate", "decidability",
            "fold_predictive", "fold_stability", "pivot_pass_rate", "players_needed",
-           "rescaled_player_weights"]
+           "rescaled_player_weights", "resample_fold_metric"]
 
 # Prior on the fold-to-fold (between) sd of a fold score: flat on [0, TAU_MAX]. Three folds
 # cannot estimate it (their spread is a chi-square with 2 degrees of freedom), so the figure
@@ -113,6 +115,20 @@ def fold_predictive(observed, within_var, n_draws: int, rng: np.random.Generator
     mu = x.mean(axis=-1)[..., None] + rng.standard_normal(idx.shape) * np.sqrt(v_draw / k)
     sd = np.sqrt(v_draw)[..., None]
     return mu[..., None] + sd * rng.standard_normal((*idx.shape, k))
+
+
+def resample_fold_metric(fold_counts: Sequence[np.ndarray], weights: Sequence[np.ndarray],
+                         metric: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """A count metric per player resample and fold, ``(B, K)``.
+
+    Args:
+        fold_counts: per fold, the players' confusion counts ``(G_k, 4)``.
+        weights: per fold, the players' multiplicities in each resample ``(B, G_k)``.
+        metric: any function of confusion counts ``(..., 4) -> (...)`` (macro F1, a
+            class's recall: :func:`guardrails.gates._metrics.count_metric`).
+    """
+    return np.stack([metric(w @ c) for w, c in zip(weights, fold_counts, strict=True)],
+                    axis=1)
 
 
 def fold_stability(observed, samples, passes, n_draws: int, rng: np.random.Generator,

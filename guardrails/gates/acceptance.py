@@ -1,14 +1,21 @@
-"""Acceptance gates on macro F1 (DESIGN.md section 4), with verdict stability.
+"""Acceptance gates on per-fold metrics (DESIGN.md section 4), with verdict stability.
 
 Gates (thresholds from the criteria file; defaults are the improvement plan's):
 
 - ``gate.multimodal_f1``: multimodal mean macro F1 ``>= min_mean`` (0.78) and std over
   folds ``<= max_std`` (0.02);
 - ``gate.audio_f1``: audio-only mean ``>= 0.62`` and std ``<= 0.04``;
-- ``gate.multimodal_vs_sensor``: multimodal mean minus sensor-only mean ``>= 0.05``.
+- ``gate.multimodal_vs_sensor``: multimodal mean minus sensor-only mean ``>= 0.05``;
+- ``gate.audio_pro_recall``: audio-only mean recall of pros over folds ``>= min_mean``;
+  off by default (``min_mean: null``: the check skips and says so).
+
+Any count metric (a function of the confusion counts, named by its results path:
+``macro_f1``, ``accuracy``, ``per_class.pro.recall``, ...) gates the same way through
+:func:`metric_gate`, so a new threshold gate with stability is one registered function
+naming its mode and metric, plus its criteria line.
 
 The numbers gated are recomputed from the run's artifacts, never read on trust: each
-fold's macro F1 from its rows of ``predictions.parquet``, then the mean and the std over
+fold's metric from its rows of ``predictions.parquet``, then the mean and the std over
 folds with ``ddof = STD_DDOF`` (``profy.contract.schemas.STD_DDOF = 0``, population std; the one
 constant profy's results writer uses as well). What ``complete_results.json`` publishes
 is shown beside them and checked by ``gate.results_match_predictions``; editing it cannot
@@ -39,12 +46,13 @@ per fold would be needed. The verdict stays the criteria's.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from guardrails._registry import register
 from guardrails._result import CheckResult
+from guardrails.errors import CriteriaError
 from guardrails.gates._evidence import (
     MIN_STRATUM_PLAYERS,
     STD_DDOF,
@@ -53,16 +61,24 @@ from guardrails.gates._evidence import (
     gate_rng,
     held_out,
     pair_folds,
-    recomputed_f1,
-    resample_fold_f1,
+    recomputed_metric,
+    resample_fold_metric,
     resample_weights,
-    results_f1,
+    results_metric,
     thin_strata,
 )
+from guardrails.gates._metrics import CountMetric, count_metric
 from guardrails.gates._stability import decidability, fold_stability
+from profy.contract.layout import PREDICTIONS_FILE
 
-__all__ = ["delta_rule", "delta_verdict", "f1_rule", "finish_with_stability", "stability_of",
-           "threshold_verdict"]
+if TYPE_CHECKING:
+    from guardrails._context import RunContext
+
+__all__ = ["audio_f1", "audio_pro_recall", "delta_rule", "delta_verdict", "f1_rule",
+           "finish_with_stability", "mean_std_rule", "metric_gate", "multimodal_f1",
+           "multimodal_vs_sensor", "stability_of", "threshold_verdict"]
+
+_F1 = count_metric("macro_f1")
 
 
 def _ok(x: Any) -> bool:
@@ -101,12 +117,16 @@ def delta_verdict(delta: float | None, *, min_delta: float) -> tuple[bool, str]:
     return False, f"delta {delta:+.4f} < {min_delta}"
 
 
-def f1_rule(min_mean: float, max_std: float):
-    """The F1 gates' rule on per-fold values ``(..., K)`` -> bool ``(...)`` (inclusive)."""
-    def passes(f1: np.ndarray) -> np.ndarray:
-        f1 = np.asarray(f1, dtype=np.float64)
-        return (f1.mean(axis=-1) >= min_mean) & (f1.std(axis=-1, ddof=STD_DDOF) <= max_std)
+def mean_std_rule(min_mean: float, max_std: float):
+    """A threshold gate's rule on per-fold values ``(..., K)`` -> bool ``(...)`` (inclusive)."""
+    def passes(values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64)
+        return ((values.mean(axis=-1) >= min_mean)
+                & (values.std(axis=-1, ddof=STD_DDOF) <= max_std))
     return passes
+
+
+f1_rule = mean_std_rule  # the F1 gates' rule (the name the calibration simulator uses)
 
 
 def delta_rule(min_delta: float):
@@ -122,9 +142,10 @@ def stability_of(passes: np.ndarray) -> float:
     return float(passes.mean()) if passes.size else float("nan")
 
 
-def _fold_f1_samples(ctx, name: str, modes: list[str], n_boot: int
-                     ) -> tuple[dict[str, np.ndarray] | None, str | None, dict[str, Any]]:
-    """Per mode, bootstrap macro F1 ``(n_boot, n_folds)`` with shared (paired) weights.
+def _fold_samples(ctx: RunContext, name: str, modes: list[str], n_boot: int,
+                  metric: CountMetric = _F1
+                  ) -> tuple[dict[str, np.ndarray] | None, str | None, dict[str, Any]]:
+    """Per mode, bootstrap ``metric`` ``(n_boot, n_folds)`` with shared (paired) weights.
 
     With two modes the players are paired by id per fold (a player held out in only one
     mode's predictions is dropped and counted in the returned ``dropped``); players are
@@ -137,7 +158,7 @@ def _fold_f1_samples(ctx, name: str, modes: list[str], n_boot: int
         try:
             players, problems = fold_players(frame, mode, folds)
         except ValueError as exc:  # a class id outside {0, 1}
-            return None, f"predictions.parquet: {exc}", {}
+            return None, f"{PREDICTIONS_FILE}: {exc}", {}
         if problems:
             return None, "; ".join(problems), {}
         per_mode[mode] = players
@@ -155,52 +176,71 @@ def _fold_f1_samples(ctx, name: str, modes: list[str], n_boot: int
                       f"within (fold, label) strata; each needs >= {MIN_STRATUM_PLAYERS})"
                       ), dropped
     weights = resample_weights(per_mode[modes[0]], n_boot, gate_rng(ctx, name))
-    return {m: resample_fold_f1(f, weights) for m, f in per_mode.items()}, None, dropped
+    return ({m: resample_fold_metric(f, weights, metric) for m, f in per_mode.items()}, None,
+            dropped)
 
 
-def _published(ctx, mode: str, mean: float | None, std: float | None,
+def _published(ctx: RunContext, mode: str, mean: float | None, std: float | None, *,
+               metric: CountMetric = _F1, per_fold: dict[int, float] | None = None,
                tolerance: float = 1e-6) -> tuple[dict[str, Any], str]:
-    """What complete_results.json publishes, and a note when it disagrees."""
-    _, pub_mean, pub_std, problems = results_f1(ctx, mode)
-    pub = {"mean": pub_mean, "std": pub_std, "problems": problems}
+    """What complete_results.json publishes, and a note when it disagrees.
+
+    A flat metric is compared on its published mean and std; a nested one (the file
+    publishes it per fold only) on its per-fold values.
+    """
+    pub_folds, pub_mean, pub_std, problems = results_metric(ctx, mode, metric.path)
+    if metric.aggregated:
+        pub: dict[str, Any] = {"mean": pub_mean, "std": pub_std, "problems": problems}
+        pairs = [("mean", pub_mean, mean), ("std", pub_std, std)]
+    else:
+        pub = {"per_fold": pub_folds, "problems": problems}
+        pairs = [(f"fold {k} {metric.path}", pub_folds.get(k), v)
+                 for k, v in sorted((per_fold or {}).items())]
     off = [f"{stat} {p!r}" if p is None else f"{stat} {p:.4f}"
-           for stat, p, r in (("mean", pub_mean, mean), ("std", pub_std, std))
-           if r is not None and (p is None or abs(p - r) > tolerance)]
+           for stat, p, r in pairs if r is not None and (p is None or abs(p - r) > tolerance)]
     note = (f" [complete_results.json publishes {', '.join(off)}: not used; see "
             f"gate.results_match_predictions]" if off else "")
     return pub, note
 
 
-def finish_with_stability(name: str, passed_rule: bool, reason: str, stability: float | None,
-                          note: str | None, min_stability: float, observed: dict,
-                          expected: dict, details: dict,
-                          undecidable: list[str] | None = None) -> CheckResult:
+def finish_with_stability(name: str, *, passed: bool, reason: str, stability: float | None,
+                          stability_note: str | None, min_stability: float,
+                          observed: dict[str, Any], expected: dict[str, Any],
+                          details: dict[str, Any], undecidable: list[str] | None = None
+                          ) -> CheckResult:
     """The gate's result with its verdict stability (shared by every threshold gate).
 
-    ``stability`` goes to ``observed`` and ``details``; ``min_stability > 0`` turns a
-    pass whose stability is below it (or unknown, ``note`` says why) into a fail.
-    ``undecidable`` (sentences from :func:`~guardrails.gates._stability.decidability`)
-    are appended to the message; they never change the verdict.
+    Args:
+        name: the check.
+        passed: the verdict of the gate's own rule on this run.
+        reason: the message so far (why it passed or failed).
+        stability: the predicted pass probability, or None when it cannot be estimated.
+        stability_note: why it is None (shown in the message when it matters).
+        min_stability: ``> 0`` turns a pass whose stability is below it (or unknown) into
+            a fail; 0 only reports it.
+        observed, expected, details: the result's; ``stability`` is added to each.
+        undecidable: sentences from :func:`~guardrails.gates._stability.decidability`,
+            appended to the message; they never change the verdict.
     """
     observed = {**observed, "stability": None if stability is None else round(stability, 4)}
-    details = {**details, "stability": stability, "stability_note": note,
+    details = {**details, "stability": stability, "stability_note": stability_note,
                "min_stability": min_stability}
-    passed = passed_rule
+    verdict = passed
     if min_stability > 0:
         expected = {**expected, "stability": f">= {min_stability}"}
         if stability is None or not stability >= min_stability:
-            passed = False
+            verdict = False
             reason += (f"; verdict stability {stability:.2f} < {min_stability}"
-                       if stability is not None else f"; stability unknown ({note})")
-    elif passed_rule and stability is not None and stability < 0.5:
+                       if stability is not None else f"; stability unknown ({stability_note})")
+    elif passed and stability is not None and stability < 0.5:
         reason += f" (fragile: predicted to pass in {stability:.0%} of fresh evaluations)"
     if undecidable:
         reason += " [" + "; ".join(undecidable) + "]"
-    return CheckResult(name, "gate", passed, observed=observed, expected=expected,
+    return CheckResult(name, "gate", verdict, observed=observed, expected=expected,
                        message=reason, details=details)
 
 
-def _players_per_fold(ctx, modes: list[str]) -> float:
+def _players_per_fold(ctx: RunContext, modes: list[str]) -> float:
     frame = held_out(ctx)
     rows = frame[frame["mode"].isin(modes)]
     per_fold = rows.groupby("fold")["player_id"].nunique()
@@ -217,74 +257,131 @@ def fold_noise(samples: np.ndarray) -> tuple[float, float]:
     return float(np.sqrt(var.mean())), float(np.sqrt(var.sum()) / var.size)
 
 
-def _f1_gate(ctx, name: str, mode: str, *, min_mean: float, max_std: float,
-             min_stability: float, n_boot: int) -> CheckResult:
-    per_fold, mean, std, problems = recomputed_f1(ctx, mode)
+def _disabled(name: str, mode: str, metric: CountMetric) -> CheckResult:
+    return CheckResult(name, "gate", True, skipped=True,
+                       message=f"skipped: disabled (criteria {name}.min_mean is null: set a "
+                               f"threshold to gate {mode} {metric.label})",
+                       details={"mode": mode, "metric": metric.path})
+
+
+def _mean_std_stability(ctx: RunContext, name: str, mode: str, spec: CountMetric,
+                        values: np.ndarray, per_fold: dict[int, float], *, min_mean: float,
+                        max_std: float, n_boot: int, details: dict[str, Any]
+                        ) -> tuple[float, list[str]]:
+    """Stability of the mean/std rule from resamples ``values`` ``(B, K)``, and the
+    undecidability notes; the interval and the noise go into ``details``."""
+    observed = np.array([per_fold[k] for k in sorted(per_fold)])
+    stability = float(fold_stability(observed, values, mean_std_rule(min_mean, max_std), n_boot,
+                                     gate_rng(ctx, name + "/predictive")))
+    details[f"bootstrap_mean_{spec.key}"] = [float(np.nanquantile(values.mean(axis=1), q))
+                                             for q in (0.05, 0.95)]
+    fold_sd, mean_sd = fold_noise(values)
+    n = _players_per_fold(ctx, [mode])
+    noise: dict[str, Any] = {}
+    notes = []
+    for key, what, value, limit, sd, spread in (
+            ("std", f"fold {spec.label}", details["std"], max_std, fold_sd, True),
+            ("mean", f"mean fold {spec.label}", details["mean"], min_mean, mean_sd, False)):
+        noise[key], text = decidability(what, value, limit, sd, n, spread=spread)
+        if text and math.isfinite(limit):
+            notes.append(text)
+    details["noise"] = noise
+    return stability, notes
+
+
+def metric_gate(ctx: RunContext, name: str, mode: str, metric: str = "macro_f1", *,
+                min_mean: float | None, max_std: float, min_stability: float,
+                n_boot: int) -> CheckResult:
+    """A threshold gate on a count metric's mean and std over folds, with stability.
+
+    Args:
+        ctx: the run.
+        name: the check's name (seeds its resamples).
+        mode: the model judged (``audio``, ``multimodal``, ...).
+        metric: a count metric's results path (:func:`~guardrails.gates._metrics.count_metric`).
+        min_mean: the mean over folds must reach it (inclusive); None turns the gate off
+            (a skip saying so, never a pass).
+        max_std: the std over folds (``ddof = STD_DDOF``) must not exceed it.
+        min_stability: see :func:`finish_with_stability`.
+        n_boot: player resamples (and fresh evaluations drawn).
+
+    Raises:
+        CriteriaError: ``min_mean`` is neither null nor a number.
+    """
+    spec = count_metric(metric)
+    if min_mean is None:
+        return _disabled(name, mode, spec)
+    if not isinstance(min_mean, (int, float)) or isinstance(min_mean, bool):
+        raise CriteriaError(f"{name}.min_mean must be a number or null, got {min_mean!r}")
+    per_fold, mean, std, problems = recomputed_metric(ctx, mode, spec)
     expected = {"mean": f">= {min_mean}", "std": f"<= {max_std}"}
     observed = {"mean": _r(mean), "std": _r(std)}
-    details: dict[str, Any] = {"mode": mode, "per_fold": per_fold, "mean": mean, "std": std,
-                               "std_ddof": STD_DDOF, "n_boot": n_boot,
-                               "source": "recomputed from predictions.parquet"}
+    details: dict[str, Any] = {"mode": mode, "metric": spec.path, "per_fold": per_fold,
+                               "mean": mean, "std": std, "std_ddof": STD_DDOF,
+                               "n_boot": n_boot, "source": "recomputed from predictions.parquet"}
     if problems:
         return CheckResult(name, "gate", False, observed=observed, expected=expected,
                            message="; ".join(problems), details=details)
-    details["published"], note = _published(ctx, mode, mean, std)
+    details["published"], note = _published(ctx, mode, mean, std, metric=spec,
+                                            per_fold=per_fold)
     passed, reason = threshold_verdict(mean, std, min_mean=min_mean, max_std=max_std)
-    samples, why, _ = _fold_f1_samples(ctx, name, [mode], n_boot)
+    samples, why, _ = _fold_samples(ctx, name, [mode], n_boot, spec)
     stability, notes = None, []
     if samples is not None:
-        f1 = samples[mode]
-        observed_f1 = np.array([per_fold[k] for k in sorted(per_fold)])
-        stability = float(fold_stability(observed_f1, f1, f1_rule(min_mean, max_std), n_boot,
-                                          gate_rng(ctx, name + "/predictive")))
-        details["bootstrap_mean_f1"] = [float(np.nanquantile(f1.mean(axis=1), q))
-                                        for q in (0.05, 0.95)]
-        fold_sd, mean_sd = fold_noise(f1)
-        n = _players_per_fold(ctx, [mode])
-        noise: dict[str, Any] = {}
-        for key, what, value, limit, sd, spread in (
-                ("std", "fold F1", std, max_std, fold_sd, True),
-                ("mean", "mean fold F1", mean, min_mean, mean_sd, False)):
-            noise[key], text = decidability(what, value, limit, sd, n, spread=spread)
-            if text and math.isfinite(limit):
-                notes.append(text)
-        details["noise"] = noise
-    return finish_with_stability(name, passed, f"{mode}: {reason}{note}", stability, why,
-                                 min_stability, observed, expected, details, notes)
+        stability, notes = _mean_std_stability(ctx, name, mode, spec, samples[mode], per_fold,
+                                               min_mean=min_mean, max_std=max_std,
+                                               n_boot=n_boot, details=details)
+    subject = mode if spec is _F1 else f"{mode} {spec.label}"
+    return finish_with_stability(
+        name, passed=passed, reason=f"{subject}: {reason}{note}", stability=stability,
+        stability_note=why, min_stability=min_stability, observed=observed,
+        expected=expected, details=details, undecidable=notes)
 
 
-_F1_PARAMS = {"min_stability": 0.0, "n_boot": 1000}
+_STABILITY = {"min_stability": 0.0, "n_boot": 1000}
 
 
 @register("gate.multimodal_f1", category="gate",
-          params={"min_mean": 0.78, "max_std": 0.02, **_F1_PARAMS},
+          params={"min_mean": 0.78, "max_std": 0.02, **_STABILITY},
           description="multimodal macro F1: mean >= 0.78, std <= 0.02 over folds (+ stability)")
-def multimodal_f1(ctx, *, min_mean: float, max_std: float, min_stability: float,
+def multimodal_f1(ctx: RunContext, *, min_mean: float, max_std: float, min_stability: float,
                   n_boot: int) -> CheckResult:
     """The plan's headline gate on the multimodal model."""
-    return _f1_gate(ctx, "gate.multimodal_f1", "multimodal", min_mean=min_mean,
-                    max_std=max_std, min_stability=min_stability, n_boot=n_boot)
+    return metric_gate(ctx, "gate.multimodal_f1", "multimodal", "macro_f1", min_mean=min_mean,
+                       max_std=max_std, min_stability=min_stability, n_boot=n_boot)
 
 
 @register("gate.audio_f1", category="gate",
-          params={"min_mean": 0.62, "max_std": 0.04, **_F1_PARAMS},
+          params={"min_mean": 0.62, "max_std": 0.04, **_STABILITY},
           description="audio-only macro F1: mean >= 0.62, std <= 0.04 over folds (+ stability)")
-def audio_f1(ctx, *, min_mean: float, max_std: float, min_stability: float,
+def audio_f1(ctx: RunContext, *, min_mean: float, max_std: float, min_stability: float,
              n_boot: int) -> CheckResult:
     """The audio branch must carry signal on its own (the 128-channel fix)."""
-    return _f1_gate(ctx, "gate.audio_f1", "audio", min_mean=min_mean, max_std=max_std,
-                    min_stability=min_stability, n_boot=n_boot)
+    return metric_gate(ctx, "gate.audio_f1", "audio", "macro_f1", min_mean=min_mean,
+                       max_std=max_std, min_stability=min_stability, n_boot=n_boot)
+
+
+@register("gate.audio_pro_recall", category="gate",
+          params={"min_mean": None, "max_std": 1.0, **_STABILITY},
+          description="audio-only recall of pros: mean over folds >= min_mean (+ stability); "
+                      "off while min_mean is null")
+def audio_pro_recall(ctx: RunContext, *, min_mean: float | None, max_std: float,
+                     min_stability: float, n_boot: int) -> CheckResult:
+    """The audio model must find the pros (a missed pro is called an amateur)."""
+    return metric_gate(ctx, "gate.audio_pro_recall", "audio", "per_class.pro.recall",
+                       min_mean=min_mean, max_std=max_std, min_stability=min_stability,
+                       n_boot=n_boot)
 
 
 @register("gate.multimodal_vs_sensor", category="gate",
-          params={"min_delta": 0.05, **_F1_PARAMS},
+          params={"min_delta": 0.05, **_STABILITY},
           description="multimodal mean macro F1 beats sensor-only by >= 0.05 (+ stability)")
-def multimodal_vs_sensor(ctx, *, min_delta: float, min_stability: float,
+def multimodal_vs_sensor(ctx: RunContext, *, min_delta: float, min_stability: float,
                          n_boot: int) -> CheckResult:
     """Fusion must earn its keep over the sensor-only model."""
     name = "gate.multimodal_vs_sensor"
-    _, mm, _, p_mm = recomputed_f1(ctx, "multimodal")
-    _, se, _, p_se = recomputed_f1(ctx, "sensor")
+    per_mm, mm, _, p_mm = recomputed_metric(ctx, "multimodal")
+    per_se, se, _, p_se = recomputed_metric(ctx, "sensor")
     problems = p_mm + p_se
     delta = None if mm is None or se is None else mm - se
     observed = {"delta": _r(delta), "multimodal": _r(mm), "sensor": _r(se)}
@@ -297,13 +394,11 @@ def multimodal_vs_sensor(ctx, *, min_delta: float, min_stability: float,
     published = "".join(_published(ctx, m, v, None)[1] for m, v in (("multimodal", mm),
                                                                      ("sensor", se)))
     passed, reason = delta_verdict(delta, min_delta=min_delta)
-    samples, why, dropped = _fold_f1_samples(ctx, name, ["multimodal", "sensor"], n_boot)
+    samples, why, dropped = _fold_samples(ctx, name, ["multimodal", "sensor"], n_boot)
     details["paired_players_dropped"] = dropped
     stability, notes = None, []
     if samples is not None:  # paired: one player resample scores both modes
         fold_deltas = samples["multimodal"] - samples["sensor"]
-        per_mm = recomputed_f1(ctx, "multimodal")[0]
-        per_se = recomputed_f1(ctx, "sensor")[0]
         observed_d = np.array([per_mm[k] - per_se[k] for k in sorted(per_mm)])
         stability = float(fold_stability(observed_d, fold_deltas, delta_rule(min_delta), n_boot,
                                           gate_rng(ctx, name + "/predictive")))
@@ -312,6 +407,7 @@ def multimodal_vs_sensor(ctx, *, min_delta: float, min_stability: float,
             "the delta", delta, min_delta, delta_sd,
             _players_per_fold(ctx, ["multimodal", "sensor"]))
         notes += [text] if text else []
-    return finish_with_stability(name, passed, f"multimodal - sensor: {reason}{published}",
-                                 stability, why, min_stability, observed, expected, details,
-                                 notes)
+    return finish_with_stability(
+        name, passed=passed, reason=f"multimodal - sensor: {reason}{published}",
+        stability=stability, stability_note=why, min_stability=min_stability,
+        observed=observed, expected=expected, details=details, undecidable=notes)

@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from guardrails._context import RunContext
 from guardrails._registry import register
 from guardrails._result import CheckResult
 from guardrails.errors import BadInputError
@@ -68,6 +69,7 @@ from guardrails.gates._evidence import (
     thin_strata,
 )
 from guardrails.gates._metrics import macro_f1_from_counts, percentile_interval
+from profy.contract.layout import COMPLETE_RESULTS_FILE, SPLITS_FILE, default_registry
 
 __all__ = ["PairedInterval", "comparability_problems", "delta_message", "nadeau_bengio",
            "paired_bootstrap", "refusal", "resolve_baseline"]
@@ -157,7 +159,7 @@ def nadeau_bengio(fold_deltas, test_train_ratio: float, confidence: float) -> di
 
 
 def _test_train_ratio(ctx) -> float:
-    splits = ctx.frame("splits.parquet")
+    splits = ctx.frame(SPLITS_FILE)
     per = splits.groupby(["fold", "role"]).size().unstack(fill_value=0)
     if "test" not in per or "train" not in per or (per["train"] == 0).any():
         return float("nan")
@@ -211,7 +213,7 @@ def resolve_baseline(spec: str, candidate_run: str | Path, registry: str | Path 
     from profy.contract.tags import resolve_tag
     from profy.errors import ProfyError
 
-    reg = Path(registry) if registry else Path(candidate_run).resolve().parent / "tags.json"
+    reg = Path(registry) if registry else default_registry(candidate_run)
     if not reg.is_file():
         raise BadInputError(spec, f"neither a run folder nor a tag (no registry at {reg}; "
                                   "pass --registry)")
@@ -226,7 +228,7 @@ def resolve_baseline(spec: str, candidate_run: str | Path, registry: str | Path 
 
 
 def _held_out_keys(ctx) -> set[tuple[str, int]]:
-    splits = ctx.frame("splits.parquet")
+    splits = ctx.frame(SPLITS_FILE)
     test = splits[splits["role"] == "test"]
     return set(zip(test["sample_id"].astype(str), test["fold"].astype(int), strict=True))
 
@@ -234,19 +236,19 @@ def _held_out_keys(ctx) -> set[tuple[str, int]]:
 def comparability_problems(cand, base) -> list[str]:
     """Why two runs cannot be compared (empty when they can)."""
     problems = []
-    c_ids = set(cand.frame("splits.parquet")["sample_id"].astype(str))
-    b_ids = set(base.frame("splits.parquet")["sample_id"].astype(str))
+    c_ids = set(cand.frame(SPLITS_FILE)["sample_id"].astype(str))
+    b_ids = set(base.frame(SPLITS_FILE)["sample_id"].astype(str))
     if c_ids != b_ids:
         problems.append(f"different corpora: {len(c_ids ^ b_ids)} take(s) in only one run "
                         f"(candidate {len(c_ids)}, baseline {len(b_ids)} takes)")
-    c_classes, b_classes = (ctx.json("complete_results.json").get("class_names")
-                            if isinstance(ctx.json("complete_results.json"), dict) else None
+    c_classes, b_classes = (ctx.json(COMPLETE_RESULTS_FILE).get("class_names")
+                            if isinstance(ctx.json(COMPLETE_RESULTS_FILE), dict) else None
                             for ctx in (cand, base))
     if c_classes != b_classes:
         problems.append(f"different label sets: {c_classes} vs {b_classes}")
     labels = {}
     for name, ctx in (("candidate", cand), ("baseline", base)):
-        s = ctx.frame("splits.parquet").drop_duplicates("sample_id")
+        s = ctx.frame(SPLITS_FILE).drop_duplicates("sample_id")
         labels[name] = dict(zip(s["sample_id"].astype(str), s["label"].astype(str),
                                 strict=True))
     relabelled = [i for i in c_ids & b_ids if labels["candidate"][i] != labels["baseline"][i]]
@@ -288,7 +290,7 @@ def _applies(ctx) -> str | None:
           choices={"rule": RULES},
           description="per-mode macro-F1 delta vs the baseline, paired by fold, with a "
                       "paired player-bootstrap interval")
-def f1_delta(ctx, *, margin: float, confidence: float, n_boot: int,
+def f1_delta(ctx: RunContext, *, margin: float, confidence: float, n_boot: int,
              rule: str) -> list[CheckResult]:
     """Compare each mode with the baseline run; refuse incomparable runs (a failing result)."""
     base = ctx.baseline

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from guardrails._context import RunContext
 from guardrails._registry import register
 from guardrails._result import CheckResult
 from guardrails.gates._evidence import (
@@ -27,6 +28,7 @@ from guardrails.gates._evidence import (
     recompute,
     recompute_or_say,
 )
+from profy.contract.layout import PREDICTIONS_FILE
 
 __all__ = ["recompute", "results_match_predictions"]
 
@@ -55,11 +57,11 @@ def _compare(stored: Any, fresh: float, *, where: str, tolerance: float,
 @register("gate.results_match_predictions", category="gate", params={"tolerance": 1e-6},
           description="complete_results.json per-fold/mean/std metrics equal those "
                       "recomputed from predictions.parquet (macro F1 is macro)")
-def results_match_predictions(ctx, *, tolerance: float) -> CheckResult:
+def results_match_predictions(ctx: RunContext, *, tolerance: float) -> CheckResult:
     """Recompute every stored fold metric from the predictions and compare."""
     name = "gate.results_match_predictions"
     data = ctx.json(RESULTS)
-    preds = ctx.frame("predictions.parquet")
+    preds = ctx.frame(PREDICTIONS_FILE)
     modes_block = data.get("modes") if isinstance(data, dict) else None
     modes_block = modes_block if isinstance(modes_block, dict) else {}
     problems: list[str] = []

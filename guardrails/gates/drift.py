@@ -30,9 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from guardrails._context import RunContext
 from guardrails._registry import register
 from guardrails._result import CheckResult
 from guardrails.gates._evidence import expected_folds
+from profy.contract.layout import AUDIO_STATS_FILE
 
 __all__ = ["drift", "psi"]
 
@@ -156,10 +158,10 @@ def _norm_drift(ctx, max_shift_sd: float) -> tuple[dict[str, Any], list[str], li
           params={"alpha": 0.01, "max_psi": 0.25, "psi_bins": 10, "max_shift_sd": 1.0},
           description="corpus drift vs the baseline: KS + PSI per audio_stats column, "
                       "per-channel mean shift of the normalization stats")
-def drift(ctx, *, alpha: float, max_psi: float, psi_bins: int,
+def drift(ctx: RunContext, *, alpha: float, max_psi: float, psi_bins: int,
           max_shift_sd: float) -> CheckResult:
     """Per-column and per-channel drift between the baseline's and this run's corpus."""
-    cand, base = ctx.frame("audio_stats.parquet"), ctx.baseline.frame("audio_stats.parquet")
+    cand, base = ctx.frame(AUDIO_STATS_FILE), ctx.baseline.frame(AUDIO_STATS_FILE)
     columns = [c for c in cand.columns if c in base.columns and c not in _SKIP
                and np.issubdtype(cand[c].dtype, np.number)
                and np.issubdtype(base[c].dtype, np.number)]

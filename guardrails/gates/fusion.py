@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from guardrails._context import RunContext
 from guardrails._registry import register
 from guardrails._result import CheckResult
 from guardrails.errors import ArtifactError
@@ -35,6 +36,7 @@ from guardrails.gates._evidence import (
 )
 from guardrails.gates._metrics import stratified_player_weights
 from guardrails.gates._stability import decidability, pivot_pass_rate
+from profy.contract.layout import GATE_LOG_FILE, MODALITY_WEIGHTS_FILE, SPLITS_FILE
 
 __all__ = ["norm_refs", "sensor_weight_clamp", "sensor_weight_share", "training_log"]
 
@@ -62,7 +64,7 @@ def _multimodal_applies(ctx) -> str | None:
 @register("gate.training_log", category="gate",
           description="training.log: modality-weight summary + NORM_REF per fold resolving "
                       "to an existing artifact with the same sha256")
-def training_log(ctx) -> CheckResult:
+def training_log(ctx: RunContext) -> CheckResult:
     """The run's log must let a reader find its fusion summary and normalization."""
     name = "gate.training_log"
     log = ctx.text("training.log")
@@ -103,8 +105,8 @@ def training_log(ctx) -> CheckResult:
 
 
 def _held_out_weights(ctx):
-    mw = ctx.frame("modality_weights.parquet")
-    splits = ctx.frame("splits.parquet")
+    mw = ctx.frame(MODALITY_WEIGHTS_FILE)
+    splits = ctx.frame(SPLITS_FILE)
     test = splits[splits["role"] == "test"][["sample_id", "fold", "player_id", "label"]]
     merged = mw.merge(test, on=["sample_id", "fold"], how="inner")
     return merged, int(len(mw) - len(merged))
@@ -147,8 +149,8 @@ def _share_resamples(frame, min_weight: float, n_boot: int, rng: np.random.Gener
           params={"min_weight": 0.5, "min_fraction": 0.8, "min_stability": 0.0,
                   "n_boot": 1000},
           description="sensor weight >= 0.5 for >= 80% of held-out takes (+ stability)")
-def sensor_weight_share(ctx, *, min_weight: float, min_fraction: float, min_stability: float,
-                        n_boot: int) -> CheckResult:
+def sensor_weight_share(ctx: RunContext, *, min_weight: float, min_fraction: float,
+                        min_stability: float, n_boot: int) -> CheckResult:
     """The fusion gate must lean on the reliable modality (the sensor) for most takes."""
     name = "gate.sensor_weight_share"
     frame, dropped = _held_out_weights(ctx)
@@ -204,7 +206,7 @@ def sensor_weight_share(ctx, *, min_weight: float, min_fraction: float, min_stab
           params={"plan_min": 0.35, "tolerance": 1e-6},
           description="configured sensor-share clamp >= 0.35 and never undercut in "
                       "modality_weights/gate_log")
-def sensor_weight_clamp(ctx, *, plan_min: float, tolerance: float) -> CheckResult:
+def sensor_weight_clamp(ctx: RunContext, *, plan_min: float, tolerance: float) -> CheckResult:
     """The fusion gate's floor on the sensor share is configured and respected."""
     name = "gate.sensor_weight_clamp"
     clamp = (ctx.config.get("model") or {}).get("min_sensor_weight")
@@ -215,9 +217,9 @@ def sensor_weight_clamp(ctx, *, plan_min: float, tolerance: float) -> CheckResul
         clamp = None
     elif clamp < plan_min:
         problems.append(f"config model.min_sensor_weight {clamp} < the plan's {plan_min}")
-    for rel, column in (("modality_weights.parquet", "sensor_weight"),
-                        ("gate_log.parquet", "sensor_weight")):
-        if rel == "gate_log.parquet" and not ctx.exists(rel):
+    for rel, column in ((MODALITY_WEIGHTS_FILE, "sensor_weight"),
+                        (GATE_LOG_FILE, "sensor_weight")):
+        if rel == GATE_LOG_FILE and not ctx.exists(rel):
             continue  # optional telemetry; modality_weights.parquet is required
         w = ctx.frame(rel)[column].to_numpy(dtype=np.float64)
         key = rel.split(".")[0]

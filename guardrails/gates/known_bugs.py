@@ -30,11 +30,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from guardrails._context import RunContext
 from guardrails._registry import register
 from guardrails._result import CheckResult
 from guardrails.errors import ArtifactError
 from guardrails.gates._evidence import expected_folds, expected_modes, fold_lines
 from guardrails.gates.fusion import norm_refs
+from profy.contract.layout import EPOCHS_FILE, MODEL_SUMMARY_FILE, SPLITS_FILE
 
 __all__ = ["audio_channels", "best_checkpoint", "best_epoch", "global_normalization",
            "norm_fit_train_only"]
@@ -54,11 +56,11 @@ def _result(name: str, problems: list[str], ok_message: str, observed: Any, expe
 @register("gate.norm_fit_train_only", category="gate",
           description="normalization fitted on each fold's training takes only "
                       "(train.norm_fit=train, norm_stats sample_ids)")
-def norm_fit_train_only(ctx) -> CheckResult:
+def norm_fit_train_only(ctx: RunContext) -> CheckResult:
     """Leakage guard: no validation or held-out take in the fitted statistics."""
     fit = (ctx.config.get("train") or {}).get("norm_fit")
     problems = [] if fit == "train" else [f"config train.norm_fit is {fit!r}, not 'train'"]
-    splits = ctx.frame("splits.parquet")
+    splits = ctx.frame(SPLITS_FILE)
     leaked: dict[str, list[str]] = {}
     for k in expected_folds(ctx):
         rel = f"norm_stats/fold_{k}.json"
@@ -111,7 +113,7 @@ def ranks_worse(kept, best, metric: str, tolerance: float) -> bool:
           params={"tolerance": 1e-9, "require_best_policy": True},
           description="the kept checkpoint is the best epoch (not the last while an earlier "
                       "one scored better)")
-def best_checkpoint(ctx, *, tolerance: float, require_best_policy: bool) -> CheckResult:
+def best_checkpoint(ctx: RunContext, *, tolerance: float, require_best_policy: bool) -> CheckResult:
     """"Best" must mean best: compare the kept epoch with the epoch history."""
     train = ctx.config.get("train") or {}
     # runs written before train.checkpoint_metric existed kept the best val macro F1
@@ -122,7 +124,7 @@ def best_checkpoint(ctx, *, tolerance: float, require_best_policy: bool) -> Chec
     if metric not in ("val_loss", "val_f1"):
         problems.append(f"config train.checkpoint_metric {metric!r} is unknown")
         metric = "val_loss"
-    epochs = ctx.frame("epochs.parquet")
+    epochs = ctx.frame(EPOCHS_FILE)
     kept = {(f.get("mode"), f.get("fold")): f for f in fold_lines(ctx)}
     table: dict[str, Any] = {}
     for mode in expected_modes(ctx):
@@ -166,7 +168,7 @@ def best_checkpoint(ctx, *, tolerance: float, require_best_policy: bool) -> Chec
 @register("gate.global_normalization", category="gate",
           description="features.normalization is the global fitted artifact, not a "
                       "per-sample z-score")
-def global_normalization(ctx) -> CheckResult:
+def global_normalization(ctx: RunContext) -> CheckResult:
     """Per-sample z-scoring erases loudness/dynamics: the plan uses fold statistics."""
     norm = (ctx.config.get("features") or {}).get("normalization")
     problems = [] if norm == "global" else [
@@ -187,9 +189,9 @@ def _count(value: Any) -> bool:
 
 def _summary_channels(ctx, min_channels: int, problems: list[str]) -> dict[str, Any]:
     """Per audio mode: the training-time probe's count in ``model_summary.json``."""
-    summary = ctx.json("model_summary.json")
+    summary = ctx.json(MODEL_SUMMARY_FILE)
     if not isinstance(summary, dict):
-        raise ArtifactError(ctx.path("model_summary.json"), "expected a JSON object per mode")
+        raise ArtifactError(ctx.path(MODEL_SUMMARY_FILE), "expected a JSON object per mode")
     reaching: dict[str, Any] = {}
     for mode in expected_modes(ctx):
         if mode not in AUDIO_MODES:
@@ -212,12 +214,12 @@ def _summary_channels(ctx, min_channels: int, problems: list[str]) -> dict[str, 
     return reaching
 
 
-def _onnx_channels(ctx, min_channels: int, problems: list[str]) -> dict[str, Any]:
+def _onnx_channels(ctx: RunContext, min_channels: int, problems: list[str]) -> dict[str, Any]:
     """Per exported audio-mode model: channels that move its output (onnxruntime probe)."""
     from guardrails.checks.onnx_model import OnnxArtifact, audio_channels_reaching, find_models
 
     measured: dict[str, Any] = {}
-    for path in getattr(ctx, "onnx_models", None) or find_models(ctx.run_dir):
+    for path in ctx.onnx_models or find_models(ctx.run_dir):
         try:
             art = OnnxArtifact(path)
             if art.metadata.get("mode") not in AUDIO_MODES:
@@ -238,7 +240,7 @@ def _onnx_channels(ctx, min_channels: int, problems: list[str]) -> dict[str, Any
 @register("gate.audio_channels", category="gate", params={"min_channels": 128},
           description="all 128 mel channels reach the audio encoder (measured on the model: "
                       "model_summary.json probe, and the exported ONNX models when present)")
-def audio_channels(ctx, *, min_channels: int) -> CheckResult:
+def audio_channels(ctx: RunContext, *, min_channels: int) -> CheckResult:
     """The reshape bug dropped half the mel axis; every audio mode must see all of it.
 
     Not the config's word for it: ``model.audio_channels_used`` is reported (and must not

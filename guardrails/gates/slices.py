@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from guardrails._context import RunContext
 from guardrails._registry import register
 from guardrails._result import CheckResult
 from guardrails.gates._evidence import (
@@ -259,8 +260,8 @@ def _interval(samples: np.ndarray) -> list[float]:
           choices={"mode": MODES},
           description="per-slice F1 (piece, piece kind, label); worst slice >= min_worst_f1 "
                       "(+ stability)")
-def slices(ctx, *, mode: str, min_worst_f1: float, min_samples: int, min_stability: float,
-           n_boot: int) -> CheckResult:
+def slices(ctx: RunContext, *, mode: str, min_worst_f1: float, min_samples: int,
+           min_stability: float, n_boot: int) -> CheckResult:
     """Slice metrics for every mode, gated on the worst slice of ``mode``."""
     name = "gate.slices"
     by_mode = _held_out_by_mode(ctx)
@@ -292,13 +293,14 @@ def slices(ctx, *, mode: str, min_worst_f1: float, min_samples: int, min_stabili
         noise, note = decidability("the worst-slice F1", worst["f1"], min_worst_f1,
                                    _sd(boot), _players(rows), unit="in all")
     return finish_with_stability(
-        name, ok, text + ("" if ok else f" < {min_worst_f1}"), stability, why, min_stability,
-        {"worst": f"{worst['dimension']}={worst['slice']}", "f1": round(worst["f1"], 4),
-         "n": worst["n"]}, expected,
-        {"worst_by_mode": worst_by_mode, "per_mode": per_mode, "n_boot": n_boot,
-         "bootstrap_worst_f1": _interval(boot), "noise": noise,
-         "metric": "macro F1 (piece, piece_kind); class F1 (label)"},
-        [note] if note else None)
+        name, passed=ok, reason=text + ("" if ok else f" < {min_worst_f1}"),
+        stability=stability, stability_note=why, min_stability=min_stability,
+        observed={"worst": f"{worst['dimension']}={worst['slice']}",
+                  "f1": round(worst["f1"], 4), "n": worst["n"]}, expected=expected,
+        details={"worst_by_mode": worst_by_mode, "per_mode": per_mode, "n_boot": n_boot,
+                 "bootstrap_worst_f1": _interval(boot), "noise": noise,
+                 "metric": "macro F1 (piece, piece_kind); class F1 (label)"},
+        undecidable=[note] if note else None)
 
 
 @register("gate.calibration", category="gate",
@@ -306,7 +308,7 @@ def slices(ctx, *, mode: str, min_worst_f1: float, min_samples: int, min_stabili
           choices={"mode": MODES},
           description="expected calibration error of P(pro) per mode + reliability table "
                       "(+ stability)")
-def calibration(ctx, *, mode: str, max_ece: float, n_bins: int, min_stability: float,
+def calibration(ctx: RunContext, *, mode: str, max_ece: float, n_bins: int, min_stability: float,
                 n_boot: int) -> CheckResult:
     """ECE and reliability table per mode; gate on ``mode``'s ECE."""
     name = "gate.calibration"
@@ -344,6 +346,7 @@ def calibration(ctx, *, mode: str, max_ece: float, n_bins: int, min_stability: f
                                                   _players(rows), unit="in all")
             undecidable += [text] if text else []
     return finish_with_stability(
-        name, ok, message, stability, note, min_stability,
-        {m: round(v["ece"], 4) for m, v in per_mode.items()}, {mode: f"<= {max_ece}"}, details,
-        undecidable)
+        name, passed=ok, reason=message, stability=stability, stability_note=note,
+        min_stability=min_stability,
+        observed={m: round(v["ece"], 4) for m, v in per_mode.items()},
+        expected={mode: f"<= {max_ece}"}, details=details, undecidable=undecidable)

@@ -26,13 +26,9 @@ import pyarrow.parquet as pq
 
 from guardrails.errors import ArtifactError, BadInputError
 from profy.contract.hashing import payload_sha256
+from profy.contract.model_io import CACHE_FORMAT, INPUT_LAYOUT, input_dtype
 
-__all__ = ["INPUT_NAMES", "CachedFeatures", "FeatureBatch", "batch_sha256", "payload_sha256"]
-
-INPUT_NAMES = ("sensor", "sensor_mask", "logmel", "audio_mask", "quality")
-_DTYPES = {"sensor": np.float32, "sensor_mask": np.bool_, "logmel": np.float32,
-           "audio_mask": np.bool_, "quality": np.float32}
-_CACHE_FORMAT = "1"  # profy.features._cache._FORMAT_VERSION
+__all__ = ["CachedFeatures", "FeatureBatch", "batch_sha256", "payload_sha256"]
 
 
 def batch_sha256(batch: FeatureBatch) -> str:
@@ -48,7 +44,8 @@ class FeatureBatch:
 
     Attributes:
         sample_ids: the takes, sorted.
-        arrays: ``INPUT_NAMES`` -> array (shapes in the module docstring).
+        arrays: every input of ``profy.contract.model_io.INPUT_LAYOUT`` -> array (shapes in
+            the module docstring).
     """
 
     sample_ids: tuple[str, ...]
@@ -63,7 +60,7 @@ class FeatureBatch:
         for name, value in arrays.items():
             if value.shape != self.arrays[name].shape:
                 raise ValueError(f"{name}: shape {value.shape} != {self.arrays[name].shape}")
-            new[name] = value.astype(_DTYPES[name], copy=False)
+            new[name] = value.astype(input_dtype(name), copy=False)
         return FeatureBatch(self.sample_ids, new)
 
     def inputs_for(self, names: Sequence[str]) -> dict[str, np.ndarray]:
@@ -134,14 +131,14 @@ class CachedFeatures:
             meta = _safetensors_metadata(raw)
         except (OSError, ValueError, SafetensorError) as exc:
             raise ArtifactError(path, f"not a readable safetensors entry ({exc})") from None
-        expected = {"key": row["cache_key"], "format": _CACHE_FORMAT,
+        expected = {"key": row["cache_key"], "format": CACHE_FORMAT,
                     "audio_sha256": row["audio_sha256"], "sensor_sha256": row["sensor_sha256"],
                     "feature_config_hash": self.feature_config_hash}
         bad = [k for k, v in expected.items() if meta.get(k) != v]
         if bad or meta.get("payload_sha256") != payload_sha256(arrays):
             raise ArtifactError(path, f"cached features of take {sample_id} do not match the "
                                       f"index or their checksum ({', '.join(bad) or 'payload'})")
-        missing = [n for n in INPUT_NAMES if n not in arrays]
+        missing = [n for n in INPUT_LAYOUT if n not in arrays]
         if missing:
             raise ArtifactError(path, f"entry lacks {missing}")
         return arrays
@@ -156,13 +153,14 @@ class CachedFeatures:
         ids = tuple(sorted(sample_ids))
         if not ids:
             raise BadInputError(self.index_path, "no take to load")
-        parts: dict[str, list[np.ndarray]] = {n: [] for n in INPUT_NAMES}
+        parts: dict[str, list[np.ndarray]] = {n: [] for n in INPUT_LAYOUT}
         for sample_id in ids:
             arrays = self.take(sample_id)
-            for name in INPUT_NAMES:
+            for name in INPUT_LAYOUT:
                 parts[name].append(arrays[name])
         try:
-            stacked = {n: np.stack(v).astype(_DTYPES[n], copy=False) for n, v in parts.items()}
+            stacked = {n: np.stack(v).astype(input_dtype(n), copy=False)
+                       for n, v in parts.items()}
         except ValueError as exc:
             raise ArtifactError(self.index_path, f"takes have different feature shapes: {exc}"
                                 ) from None

@@ -34,8 +34,10 @@ import pyarrow.parquet as pq
 
 from guardrails.errors import BadInputError
 
-__all__ = ["HISTORY_SCHEMA", "ChangePoint", "append_history", "change_point", "history_row",
-           "read_history"]
+__all__ = ["HISTORY_METRICS", "HISTORY_SCHEMA", "ChangePoint", "append_history", "change_point",
+           "history_row", "read_history", "series_change_points"]
+
+HISTORY_METRICS = ("macro_f1", "latency_ms", "baseline_f1")  # the series a trend can follow
 
 HISTORY_SCHEMA = pa.schema([
     pa.field("timestamp", pa.timestamp("us", tz="UTC"), nullable=False),
@@ -178,3 +180,18 @@ def change_point(values: list[float], *, window: int = 3, k: float = 3.0,
         if best is None or score > best.score:
             best = ChangePoint(i, ma, mb, score, score > k)
     return best
+
+
+def series_change_points(table: pa.Table, *, metric: str, window: int, k: float,
+                         min_sigma: float) -> dict[tuple[str, str], ChangePoint | None]:
+    """``(kind, tag) -> ChangePoint | None`` for every series in a history table.
+
+    Rows are put in time order; each (kind, tag) series of ``metric`` (one of
+    :data:`HISTORY_METRICS`) is tested by :func:`change_point`.
+    """
+    rows = sorted(table.to_pylist(), key=lambda r: r["timestamp"])
+    series: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        series.setdefault((r["kind"], r["tag"]), []).append(r[metric])
+    return {key: change_point(vals, window=window, k=k, min_sigma=min_sigma)
+            for key, vals in series.items()}

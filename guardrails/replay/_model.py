@@ -16,6 +16,7 @@ import numpy as np
 
 from guardrails.errors import ArtifactError, BadInputError
 from guardrails.replay._features import FeatureBatch
+from profy.contract import layout
 
 __all__ = ["OnnxModel", "Prediction", "default_registry", "macro_f1", "resolve"]
 
@@ -23,9 +24,9 @@ __all__ = ["OnnxModel", "Prediction", "default_registry", "macro_f1", "resolve"]
 def default_registry(run_or_dir: Path) -> Path:
     """``tags.json`` of a runs folder, or of the folder holding a run (profy's default)."""
     run_or_dir = Path(run_or_dir)
-    if (run_or_dir / "tags.json").is_file():
-        return run_or_dir / "tags.json"
-    return run_or_dir.resolve().parent / "tags.json"
+    if (run_or_dir / layout.TAGS_FILE).is_file():
+        return run_or_dir / layout.TAGS_FILE
+    return layout.default_registry(run_or_dir)
 
 
 def resolve(registry: str | Path, tag: str, *, verify: bool = True):

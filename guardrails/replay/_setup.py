@@ -39,6 +39,17 @@ import pyarrow.parquet as pq
 from guardrails.errors import ArtifactError, BadInputError
 from guardrails.replay._features import CachedFeatures, FeatureBatch
 from guardrails.replay._model import default_registry, macro_f1, resolve
+from profy.contract.layout import (
+    CONFIG_FILE,
+    CONFIG_HASH_FILE,
+    EPOCHS_FILE,
+    FEATURE_INDEX_FILE,
+    FEATURES_DIR,
+    ONNX_DIR,
+    PREDICTIONS_FILE,
+    SPLITS_FILE,
+    onnx_folds,
+)
 
 __all__ = ["CANDIDATE_MODE", "Replay", "applies_candidate", "applies_replay", "by_tag",
            "candidate_entry", "choose_fold", "exported_folds", "held_out_takes",
@@ -76,12 +87,7 @@ def _table(path: Path) -> pa.Table:
 
 def exported_folds(run_dir: Path, mode: str = CANDIDATE_MODE) -> tuple[int, ...]:
     """Folds with an exported ``RUN/onnx/<mode>_fold<K>.onnx``, ascending."""
-    folds = []
-    for path in (Path(run_dir) / "onnx").glob(f"{mode}_fold*.onnx"):
-        suffix = path.stem[len(f"{mode}_fold"):]
-        if suffix.isdigit():
-            folds.append(int(suffix))
-    return tuple(sorted(folds))
+    return onnx_folds(run_dir, mode)
 
 
 def candidate_entry(run_dir: Path, mode: str = CANDIDATE_MODE):
@@ -99,9 +105,9 @@ def candidate_entry(run_dir: Path, mode: str = CANDIDATE_MODE):
     run_dir = Path(run_dir)
     folds = exported_folds(run_dir, mode)
     if not folds:
-        raise ArtifactError(run_dir / "onnx", f"no {mode}_fold<K>.onnx to replay (run "
+        raise ArtifactError(run_dir / ONNX_DIR, f"no {mode}_fold<K>.onnx to replay (run "
                                               f"`profy export {run_dir} --mode {mode}`)")
-    hash_file = run_dir / "config_hash"
+    hash_file = run_dir / CONFIG_HASH_FILE
     config_hash = hash_file.read_text(encoding="utf-8").strip() if hash_file.is_file() else ""
     return TagEntry(tag=run_dir.name, run_dir=run_dir, mode=mode, folds=folds, files={},
                     config_hash=config_hash, created_at="")
@@ -113,7 +119,7 @@ def validation_scores(run_dir: Path, mode: str) -> dict[int, float]:
     Raises:
         ArtifactError: epochs.parquet is missing, unreadable or has no kept epoch of ``mode``.
     """
-    path = Path(run_dir) / "epochs.parquet"
+    path = Path(run_dir) / EPOCHS_FILE
     rows = _table(path).to_pylist()
     try:
         scores = {int(r["fold"]): float(r["val_macro_f1"]) for r in rows
@@ -139,7 +145,7 @@ def choose_fold(baseline: Any, folds: tuple[int, ...]) -> tuple[int, float, str]
     scores = validation_scores(baseline.run_dir, baseline.mode)
     missing = [k for k in folds if k not in scores]
     if missing:
-        raise ArtifactError(Path(baseline.run_dir) / "epochs.parquet",
+        raise ArtifactError(Path(baseline.run_dir) / EPOCHS_FILE,
                             f"no kept epoch of {baseline.mode} fold(s) {missing}")
     fold = max(sorted(folds), key=lambda k: scores[k])
     how = (f"fold {fold} chosen by {baseline.tag} validation macro F1 {scores[fold]:.3f} "
@@ -150,7 +156,7 @@ def choose_fold(baseline: Any, folds: tuple[int, ...]) -> tuple[int, float, str]
 
 def held_out_takes(run_dir: Path, fold: int) -> dict[str, int]:
     """``sample_id -> label index`` of a fold's held-out (role ``test``) takes."""
-    path = run_dir / "splits.parquet"
+    path = run_dir / SPLITS_FILE
     rows = _table(path).to_pylist()
     out = {r["sample_id"]: _LABELS.index(r["label"]) for r in rows
            if r.get("fold") == fold and r.get("role") == "test" and r.get("label") in _LABELS}
@@ -169,7 +175,7 @@ def recorded(run_dir: Path, mode: str, fold: int, sample_ids: tuple[str, ...]
     Raises:
         ArtifactError: a take has no recorded prediction.
     """
-    path = run_dir / "predictions.parquet"
+    path = run_dir / PREDICTIONS_FILE
     rows = {r["sample_id"]: r for r in _table(path).to_pylist()
             if r.get("mode") == mode and r.get("fold") == fold}
     missing = [s for s in sample_ids if s not in rows]
@@ -255,10 +261,10 @@ def open_replay(run_or_dir: Path, *, registry: str, tag: str, baseline_tag: str,
     if base is not None and Path(base.run_dir).resolve() != Path(model.run_dir).resolve():
         other = held_out_takes(base.run_dir, fold)
         if other != takes:
-            raise BadInputError(base.run_dir / "splits.parquet",
+            raise BadInputError(base.run_dir / SPLITS_FILE,
                                 f"holds out other takes on fold {fold} than {model.run_dir}: "
                                 "the two runs are not comparable")
-    features = CachedFeatures(model.run_dir / "features" / "feature_index.parquet")
+    features = CachedFeatures(model.run_dir / FEATURES_DIR / FEATURE_INDEX_FILE)
     batch = features.load_batch(list(takes))
     labels = np.array([takes[s] for s in batch.sample_ids], dtype=np.int64)
     return Replay(reg, model, base, fold, selection_f1, batch, labels, _top_db(model.run_dir),
@@ -269,7 +275,7 @@ def _top_db(run_dir: Path) -> float:
     """``features.top_db`` of the run's config (the log-mel floor), default 80."""
     import yaml
 
-    path = run_dir / "config.yaml"
+    path = run_dir / CONFIG_FILE
     try:
         cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         return float((cfg.get("features") or {}).get("top_db", 80.0))
@@ -301,7 +307,7 @@ def _tag_reason(reg: Path, tag: str, *, need_onnx: bool, role: str = "") -> str 
     if not run.is_dir():
         return (f"run of tag {tag!r} not found: {reg} names {tags[tag]['run']!r}, "
                 f"no folder at {run} (runs folder moved or mounted elsewhere? re-tag it)")
-    if need_onnx and not (run / "onnx").is_dir():
+    if need_onnx and not (run / ONNX_DIR).is_dir():
         return f"tag {tag!r}: {run} has no onnx/ folder (run `profy export`)"
     return None
 
@@ -323,7 +329,7 @@ def applies_candidate(ctx: Any, params: dict[str, Any], *, needs_baseline: bool
     if by_tag(ctx):
         return applies_replay(ctx, params.get("registry", ""), params.get("tag", "mm-audiofix"))
     run = Path(ctx.run_dir)
-    if not (run / "onnx").is_dir():
+    if not (run / ONNX_DIR).is_dir():
         return f"no onnx/ in {run}: run `profy export {run}`"
     folds = exported_folds(run, CANDIDATE_MODE)
     if not folds:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from guardrails._context import RunContext
 from guardrails._registry import register
 from guardrails._result import CheckResult
 from guardrails.errors import ArtifactError, BadInputError
@@ -53,6 +54,7 @@ from guardrails.replay._setup import (
     recorded,
 )
 from guardrails.replay.smoke import drift_result
+from profy.contract.layout import ONNX_DIR
 
 __all__ = ["benchmark", "reference_path"]
 
@@ -121,7 +123,7 @@ def _vs_reference(ref: dict, runs: dict, *, max_prob_drift: float, max_f1_drift:
           applies=lambda ctx, params: applies_candidate(ctx, params, needs_baseline=False),
           description="the run's own multimodal ONNX models on their fixed held-out sets vs "
                       "training-time predictions and the stored metrics/latency reference")
-def benchmark(ctx, *, registry: str, tag: str, history: str, max_prob_drift: float,
+def benchmark(ctx: RunContext, *, registry: str, tag: str, history: str, max_prob_drift: float,
               min_agreement: float, max_f1_drift: float, max_latency_ratio: float,
               latency_repeats: int, threads: int, rebase: bool) -> list[CheckResult]:
     """Benchmark replay (see the module docstring); appends one history row."""
@@ -208,7 +210,7 @@ def _model_folds(run_or_dir: Path, registry: str, tag: str, *, candidate: bool) 
     entry = resolve(registry_path(Path(run_or_dir), registry), tag, verify=False)
     folds = [k for k in entry.folds if entry.onnx_path(k).is_file()]
     if not folds:
-        raise ArtifactError(entry.run_dir / "onnx", f"no ONNX model of tag {tag!r} "
+        raise ArtifactError(entry.run_dir / ONNX_DIR, f"no ONNX model of tag {tag!r} "
                                                     "(run `profy export`)")
     return folds
 

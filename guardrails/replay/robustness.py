@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from guardrails._context import RunContext
 from guardrails._registry import register
 from guardrails._result import CheckResult
 from guardrails.replay._model import OnnxModel, macro_f1
@@ -61,7 +62,7 @@ _STRUCTURAL_ATOL = 1e-6  # an audio weight above this on an empty mask breaks th
           applies=lambda ctx, params: applies_candidate(ctx, params, needs_baseline=True),
           description="release model under audio noise, audio dropout and dropped sensor "
                       "keys vs sensor-only; the gate lowers audio trust as quality drops")
-def robustness(ctx, *, registry: str, tag: str, baseline_tag: str, history: str,
+def robustness(ctx: RunContext, *, registry: str, tag: str, baseline_tag: str, history: str,
                snr_levels: list, key_drop_fractions: list, must_hold: list, margin: float,
                min_share_drop: float, seed: int, threads: int) -> list[CheckResult]:
     """Robustness replay (see the module docstring); appends one history row."""

@@ -30,6 +30,7 @@ import dataclasses
 
 import numpy as np
 
+from guardrails._context import RunContext
 from guardrails._registry import register
 from guardrails._result import CheckResult
 from guardrails.replay._model import OnnxModel, macro_f1
@@ -74,7 +75,7 @@ def drift_result(name: str, probs: np.ndarray, pred: np.ndarray, f1: float,
           applies=lambda ctx, params: applies_candidate(ctx, params, needs_baseline=True),
           description="the run's own multimodal ONNX on the baseline's best-validation "
                       "sensor-only fold: no drift from training, not worse than sensor-only")
-def smoke(ctx, *, registry: str, tag: str, baseline_tag: str, history: str,
+def smoke(ctx: RunContext, *, registry: str, tag: str, baseline_tag: str, history: str,
           max_prob_drift: float, min_agreement: float, max_f1_drift: float, margin: float,
           threads: int) -> list[CheckResult]:
     """Smoke replay (see the module docstring); appends one history row."""

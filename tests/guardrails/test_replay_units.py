@@ -201,6 +201,6 @@ def test_dropout_and_key_drop():
 
 
 def test_replay_modules_never_import_torch():
-    code = ("import sys, guardrails.replay, guardrails._cmd_replay, guardrails._cmd_history; "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = ("import sys, guardrails.replay, guardrails.commands.replay, "
+            "guardrails.commands.history; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -119,7 +119,7 @@ def test_min_stability_above_the_measured_stability_turns_the_pass_into_a_fail(
 def _ctx(frame: pd.DataFrame, seed: int) -> SimpleNamespace:
     # what the gates read from a RunContext: modes, seed and the cached held-out frame
     return SimpleNamespace(seed=seed, config={"train": {"modes": ["multimodal"]}},
-                           _gates_cache={"held_out": frame})
+                           memo={"gates": {"held_out": frame}})
 
 
 @st.composite

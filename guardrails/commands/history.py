@@ -2,7 +2,7 @@
 change points.
 
 Prints a rich table of the rows (oldest first) and, per series, the strongest mean shift
-of the chosen metric found by :func:`guardrails.replay._history.change_point` (a
+of the chosen metric found by :func:`guardrails.replay._history.series_change_points` (a
 two-window mean-shift test: flagged when the shift exceeds ``k`` pooled sigmas, sigma
 floored at ``min_sigma``). Exit codes: 0 (1 with ``--fail-on-change`` when a change
 point is flagged), 2 for a missing or unreadable history.
@@ -12,31 +12,18 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_parser", "series_change_points"]
-
-
-def series_change_points(table, *, metric: str, window: int, k: float,
-                         min_sigma: float) -> dict[tuple[str, str], object]:
-    """``(kind, tag) -> ChangePoint | None`` for every series in the history table."""
-    from guardrails.replay._history import change_point
-
-    rows = sorted(table.to_pylist(), key=lambda r: r["timestamp"])
-    series: dict[tuple[str, str], list] = {}
-    for r in rows:
-        series.setdefault((r["kind"], r["tag"]), []).append(r[metric])
-    return {key: change_point(vals, window=window, k=k, min_sigma=min_sigma)
-            for key, vals in series.items()}
+__all__ = ["add_parser"]
 
 
 def _run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from guardrails.errors import BadInputError
-    from guardrails.replay._history import read_history
+    from guardrails.replay._history import HISTORY_METRICS, read_history, series_change_points
     from profy.contract.console import make_console, print_table
 
     table = read_history(args.file)
-    if args.metric not in ("macro_f1", "latency_ms", "baseline_f1"):
+    if args.metric not in HISTORY_METRICS:
         raise BadInputError(args.file, f"metric must be macro_f1, latency_ms or baseline_f1, "
                                        f"not {args.metric!r}")
     rows = sorted(table.to_pylist(), key=lambda r: r["timestamp"])[-args.last:]
