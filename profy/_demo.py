@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from profy.contract.layout import COMPLETE_RESULTS_FILE, default_registry
+
 __all__ = ["run_demo"]
 
 
@@ -77,7 +79,7 @@ def run_demo(out: str | Path, *, size: str = "small", seed: int = 0, profile: st
                                           manifest=manifest, skip_bad=True))
     render_cv_result(result, console)
     outputs["run folder"] = result.run_dir
-    outputs["results"] = result.run_dir / "complete_results.json"
+    outputs["results"] = result.run_dir / COMPLETE_RESULTS_FILE
 
     # Release selection only (what the smoke replay runs): multimodal and sensor at the
     # best sensor-only fold, each in a fresh process, both at once (not all 9 models).
@@ -88,7 +90,7 @@ def run_demo(out: str | Path, *, size: str = "small", seed: int = 0, profile: st
         ((_, best),) = select_models(result.run_dir, modes=["sensor"])
         # Tag first, as the plan does (and the gate's replays look them up), so each
         # released ONNX file carries its tag in its metadata; still one parallel batch.
-        registry = Path(result.run_dir).parent / "tags.json"
+        registry = default_registry(result.run_dir)
         release = {("multimodal", best): "mm-audiofix", ("sensor", best): "sensor-v1"}
         for (mode, fold), tag in release.items():
             register_tag(registry, tag, result.run_dir, mode=mode, folds=(fold,), replace=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from profy._config_base import config_hash, from_dict, to_dict
+from profy.contract import schemas
 from profy.errors import ConfigError
 
 __all__ = ["FeatureConfig", "ModelConfig", "RunConfig", "TrainConfig", "config_hash", "from_dict",
@@ -217,9 +218,6 @@ class ModelConfig:
         return from_dict(cls, presets[name], where=f"model preset {name!r}")
 
 
-_MODES = ("sensor", "audio", "multimodal")  # profy.models.MODES (config stays torch-free)
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """How ``profy train`` fits and evaluates: cross-validation, optimizer, early stopping.
@@ -241,7 +239,7 @@ class TrainConfig:
     seed: int = 0  # seeds folds, weights, shuffling, dropout, SpecAugment: same seed, same run
     n_folds: int = 3  # player-wise outer folds (the plan's acceptance criteria assume 3)
     val_fraction: float = 0.2  # share of each label's training players held for early stopping
-    modes: tuple[str, ...] = _MODES  # each mode trains its own model per fold
+    modes: tuple[str, ...] = schemas.MODES  # each mode trains its own model per fold
     # ~55/45 pro/amateur players: "weighted_loss" scales cross-entropy by inverse class
     # frequency of the fold's training takes; "sampler" draws batches class-balanced with
     # replacement; "none" trains on the raw frequencies.
@@ -282,10 +280,10 @@ class TrainConfig:
         if not 0.0 <= self.gate_log_fraction <= 1.0:
             raise ConfigError(
                 f"train.gate_log_fraction must be in [0, 1], got {self.gate_log_fraction}")
-        bad = [m for m in self.modes if m not in _MODES]
+        bad = [m for m in self.modes if m not in schemas.MODES]
         if not self.modes or bad or len(set(self.modes)) != len(self.modes):
-            raise ConfigError(f"train.modes must be distinct values of {', '.join(_MODES)}; "
-                              f"got {list(self.modes)}")
+            raise ConfigError(f"train.modes must be distinct values of "
+                              f"{', '.join(schemas.MODES)}; got {list(self.modes)}")
         choices = {"class_balance": ("weighted_loss", "sampler", "none"),
                    "device": ("auto", "cpu", "cuda"), "checkpoint": ("best", "last"),
                    "checkpoint_metric": ("val_loss", "val_f1"),

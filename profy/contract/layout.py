@@ -12,6 +12,7 @@ them, so a renamed artifact is one edit. A run folder (``runs/experiment_<stamp>
     features/              feature_index.parquet, audio_stats.parquet, normalization
     checkpoints/<mode>_fold<K>.safetensors              confusion/
     folds/<mode>_fold<K>/  one shard: the tables above + result.json (written last)
+    .claim, .claim.done    who created config, hash and splits (jobs sharing the folder)
     onnx/                  exported graphs (``profy export``)
 
 and its parent folder (``runs/``) holds the tag registry ``tags.json``.
@@ -22,12 +23,14 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 __all__ = [
-    "AUDIO_RELPATH", "AUDIO_STATS_FILE", "CHECKPOINTS_DIR", "COMPLETE_RESULTS_FILE",
+    "AUDIO_RELPATH", "AUDIO_STATS_FILE", "CHECKPOINTS_DIR", "CLAIM_DONE_FILE", "CLAIM_FILE",
+    "COMPLETE_RESULTS_FILE",
     "CONFIG_FILE", "CONFIG_HASH_FILE", "CONFUSION_DIR", "EPOCHS_FILE", "FEATURES_DIR",
     "FEATURE_INDEX_FILE", "FOLDS_DIR", "GATE_LOG_FILE", "LABELS_FILE", "MANIFEST_FILE",
     "MODALITY_WEIGHTS_FILE", "MODEL_SUMMARY_FILE", "ONNX_DIR", "PREDICTIONS_FILE",
     "QUARANTINE_FILE", "SENSOR_RELPATH", "SHARD_FILES", "SHARD_RESULT_FILE", "SPLITS_FILE",
-    "TAGS_FILE", "checkpoint_name", "default_registry", "shard_dir",
+    "TAGS_FILE", "checkpoint_folds", "checkpoint_name", "default_registry", "onnx_folds",
+    "onnx_name", "run_checkpoints", "shard_dir",
 ]
 
 # --- the run folder -------------------------------------------------------------------
@@ -50,6 +53,10 @@ CONFUSION_DIR = "confusion"
 FOLDS_DIR = "folds"
 ONNX_DIR = "onnx"
 SHARD_RESULT_FILE = "result.json"  # a shard's completion marker: written last
+# The run folder's claim (profy.training._claim): the first job creates CLAIM_FILE
+# exclusively, writes config, hash and splits, then CLAIM_DONE_FILE; the others wait for it.
+CLAIM_FILE = ".claim"
+CLAIM_DONE_FILE = ".claim.done"
 # The per-(mode, fold) tables a shard holds and the run merges (multimodal adds weights).
 SHARD_FILES = (PREDICTIONS_FILE, EPOCHS_FILE, MODALITY_WEIGHTS_FILE, GATE_LOG_FILE)
 
@@ -70,6 +77,37 @@ def shard_dir(run_dir: str | Path, mode: str, fold: int) -> Path:
 def checkpoint_name(mode: str, fold: int) -> str:
     """File name of one mode's fold checkpoint inside ``checkpoints/``."""
     return f"{mode}_fold{int(fold)}.safetensors"
+
+
+def run_checkpoints(run_dir: str | Path) -> dict[str, tuple[int, ...]]:
+    """``{mode: folds}`` of the checkpoints in ``run_dir/checkpoints`` (folds ascending;
+    files not named by :func:`checkpoint_name` are ignored)."""
+    found: dict[str, list[int]] = {}
+    for path in sorted((Path(run_dir) / CHECKPOINTS_DIR).glob("*_fold*.safetensors")):
+        mode, fold = path.stem.rsplit("_fold", 1)
+        if fold.isdigit() and checkpoint_name(mode, int(fold)) == path.name:
+            found.setdefault(mode, []).append(int(fold))
+    return {mode: tuple(sorted(folds)) for mode, folds in sorted(found.items())}
+
+
+def checkpoint_folds(run_dir: str | Path, mode: str) -> tuple[int, ...]:
+    """The folds of ``mode`` with a checkpoint in ``run_dir/checkpoints``, ascending."""
+    return run_checkpoints(run_dir).get(mode, ())
+
+
+def onnx_name(mode: str, fold: int) -> str:
+    """File name of one mode's fold ONNX export inside ``onnx/`` (``<mode>_fold<K>.onnx``)."""
+    return f"{mode}_fold{int(fold)}.onnx"
+
+
+def onnx_folds(run_dir: str | Path, mode: str) -> tuple[int, ...]:
+    """The folds of ``mode`` with an ONNX export in ``run_dir/onnx``, ascending."""
+    folds = []
+    for path in (Path(run_dir) / ONNX_DIR).glob(f"{mode}_fold*.onnx"):
+        fold = path.stem.rsplit("_fold", 1)[1]
+        if fold.isdigit() and path.name == onnx_name(mode, int(fold)):
+            folds.append(int(fold))
+    return tuple(sorted(folds))
 
 
 def default_registry(run_dir: str | Path) -> Path:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from profy.contract.schemas import MODES, QUALITY_FIELDS
+from profy.contract.schemas import MODES
+from profy.contract.schemas import QUALITY_FIELDS as _QUALITY_FIELDS
 
 __all__ = ["CACHE_FORMAT", "CACHE_ARRAYS", "INPUT_LAYOUT", "MODES", "N_KEYS", "TIME_AXIS",
            "input_dtype", "input_names", "inputs_for", "output_names"]
@@ -26,7 +27,7 @@ INPUT_LAYOUT: Final[dict[str, tuple[tuple[str | int, ...], str]]] = {
     "sensor_mask": (("B", "T"), "bool"),
     "logmel": (("B", "n_mels", "T"), "float32"),
     "audio_mask": (("B", "T"), "bool"),
-    "quality": (("B", len(QUALITY_FIELDS)), "float32"),
+    "quality": (("B", len(_QUALITY_FIELDS)), "float32"),
 }
 # The frame axis of each input that has one (the quality vector has none).
 TIME_AXIS: Final[dict[str, int]] = {name: dims.index("T") for name, (dims, _) in

@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from profy.contract.layout import QUARANTINE_FILE  # re-exported: the rules' file
+
 __all__ = ["QUARANTINE_FILE", "QUARANTINE_VERSION", "TAKE_RULES", "TakeRule", "input_entry",
            "quarantine_document", "rule_entry", "still_broken", "take_rule_breaks"]
 
-QUARANTINE_FILE = "quarantine.json"
 QUARANTINE_VERSION = 1
 
 

@@ -113,6 +113,22 @@ AUDIO_STATS_SCHEMA = pa.schema([
     pa.field("peak", pa.float64(), nullable=False),           # max |sample|, original scale
     pa.field("duration_s", pa.float64(), nullable=False),
     pa.field("finite", pa.bool_(), nullable=False),           # every feature value finite
+    # recording checks (issue 20, profy.quality): raw waveform and sensor, original scale
+    pa.field("dc_offset", pa.float64(), nullable=False),      # mean of the worst channel
+    pa.field("true_peak_dbtp", pa.float64(), nullable=False),  # 8x oversampled (BS.1770)
+    pa.field("clip_runs", pa.int32(), nullable=False),        # runs >= 3 samples at own max
+    pa.field("clip_run_max", pa.int32(), nullable=False),     # longest such run, samples
+    pa.field("channel_balance_db", pa.float64(), nullable=False),  # quiet/loud channel RMS
+    pa.field("stereo_residual_db", pa.float64(), nullable=False),  # R minus best g*L, vs R
+    pa.field("bandwidth_hz", pa.float64(), nullable=False),   # cutoff of the spectrum
+    pa.field("noise_floor_db", pa.float64(), nullable=False),  # quietest 5% of 10 ms blocks
+    pa.field("lead_silence_s", pa.float64(), nullable=False),  # before the first sound
+    pa.field("trail_silence_s", pa.float64(), nullable=False),  # after the last sound
+    pa.field("digital_silence_s", pa.float64(), nullable=False),  # exact zeros, anywhere
+    pa.field("dropout_s", pa.float64(), nullable=False),      # no sound while a key is down
+    pa.field("sync_offset_s", pa.float64(), nullable=True),   # sensor - audio; null: unknown
+    pa.field("sync_confidence", pa.float64(), nullable=False),  # 1 - 2nd/1st xcorr peak
+    pa.field("fingerprint", pa.binary(), nullable=False),     # Haitsma-Kalker words, <u4
 ], metadata={"profy_artifact": "audio_stats", "schema_version": SCHEMA_VERSION})
 
 FEATURE_INDEX_SCHEMA = pa.schema([
@@ -134,7 +150,12 @@ RANGES: dict[str, dict[str, object]] = {
     # threshold lives in the criteria file (data.audio_stats, profy.contract.quarantine.TAKE_RULES)
     "audio_stats": {"nonzero_frames": (0, None), "valid_frames": (0, None),
                     "nonsilent_ratio": (0.0, 1.0), "clipping_ratio": (0.0, 1.0),
-                    "peak": (0.0, None), "finite": (True,)},
+                    "peak": (0.0, None), "finite": (True,),
+                    "clip_runs": (0, None), "clip_run_max": (0, None),
+                    "channel_balance_db": (None, 0.0), "stereo_residual_db": (None, 0.0),
+                    "bandwidth_hz": (0.0, None), "lead_silence_s": (0.0, None),
+                    "trail_silence_s": (0.0, None), "digital_silence_s": (0.0, None),
+                    "dropout_s": (0.0, None), "sync_confidence": (0.0, 1.0)},
 }
 
 # --- training run artifacts (written by ``profy.training``) -------------------------------

@@ -1,8 +1,10 @@
-"""Torch-free reader of the semantic-tag registry (``tags.json``).
+"""Torch-free reader and writer of the semantic-tag registry (``tags.json``).
 
-The registry is written by :func:`profy.training.register_tag` (which needs torch to
-open checkpoints); reading and resolving it needs only ``json`` and ``hashlib``, so the
-guardrails (which must never import torch) use this module. Format (version 1)::
+:func:`add_tag` validates a record, hashes the files it names and rewrites the registry
+atomically; :func:`profy.training.register_tag` calls it after opening the checkpoints
+(which needs torch) for their config hashes. Reading and resolving needs only ``json``
+and ``hashlib``, so the guardrails (which must never import torch) use this module.
+Format (version 1)::
 
     {"version": 1,
      "tags": {"mm-audiofix": {"run": "experiment_20261124_101500", "mode": "multimodal",
@@ -25,27 +27,29 @@ Every error is a :mod:`profy.errors` exception naming the registry or the file a
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from profy.contract import layout
+from profy.contract.atomic import atomic_write_json
 from profy.contract.hashing import file_sha256
+from profy.contract.layout import checkpoint_name, onnx_name
 from profy.errors import ConfigError, MalformedFileError, MissingInputError, UnsafePathError
 
-__all__ = ["REGISTRY_VERSION", "TAG_RE", "TagEntry", "checkpoint_name", "empty_registry",
-           "entry_from_raw", "file_sha256", "list_tags", "read_registry", "resolve_tag",
-           "run_field", "tagged_run_dir", "verify_entry"]
+__all__ = ["MIXED", "REGISTRY_VERSION", "TAG_RE", "TagEntry", "add_tag", "check_new_tag",
+           "checkpoint_name", "empty_registry", "entry_from_raw",
+           "file_sha256", "list_tags", "read_registry", "resolve_tag", "run_field",
+           "tagged_run_dir", "verify_entry"]
 
 REGISTRY_VERSION = 1
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _ENTRY_KEYS = ("run", "mode", "folds", "files", "config_hash", "created_at")
-
-
-def checkpoint_name(mode: str, fold: int) -> str:
-    """File name of one mode's fold checkpoint inside ``checkpoints/``."""
-    return f"{mode}_fold{fold}.safetensors"
+MIXED = "mixed"  # the ``config_hash`` of a tag whose checkpoints disagree on it
 
 
 @dataclass(frozen=True)
@@ -62,11 +66,12 @@ class TagEntry:
 
     def checkpoint_paths(self) -> list[Path]:
         """Absolute paths of the tagged checkpoints, fold order."""
-        return [self.run_dir / "checkpoints" / checkpoint_name(self.mode, k) for k in self.folds]
+        return [self.run_dir / layout.CHECKPOINTS_DIR / checkpoint_name(self.mode, k)
+                for k in self.folds]
 
     def onnx_path(self, fold: int) -> Path:
         """Where the ONNX export of ``fold`` lives (``RUN/onnx/<mode>_fold<K>.onnx``)."""
-        return self.run_dir / "onnx" / f"{self.mode}_fold{fold}.onnx"
+        return self.run_dir / layout.ONNX_DIR / onnx_name(self.mode, fold)
 
 
 def empty_registry() -> dict[str, Any]:
@@ -191,3 +196,71 @@ def list_tags(registry: str | Path) -> list[TagEntry]:
     """Every tag in the registry, sorted by name (an absent registry has none)."""
     tags = read_registry(Path(registry))["tags"]
     return [entry_from_raw(t, tags[t], registry) for t in sorted(tags)]
+
+
+# --- writing --------------------------------------------------------------------------
+
+
+def check_new_tag(registry: str | Path, tag: str, *, replace: bool = False) -> dict[str, Any]:
+    """The parsed registry, once ``tag`` is a valid name that is free (or ``replace``).
+
+    Raises:
+        ConfigError: a bad tag name, or an existing tag without ``replace``.
+        MalformedFileError: a bad registry.
+    """
+    if not isinstance(tag, str) or not TAG_RE.fullmatch(tag):  # fullmatch: no trailing "\n"
+        raise ConfigError(f"tag {tag!r} must match {TAG_RE.pattern}")
+    data = read_registry(registry)
+    if tag in data["tags"] and not replace:
+        raise ConfigError(f"tag {tag!r} already names {data['tags'][tag]['run']}; "
+                          "pass replace=True to move it")
+    return data
+
+
+def add_tag(registry: str | Path, tag: str, run_dir: str | Path, *, mode: str,
+            folds: Iterable[int], config_hashes: Iterable[str], replace: bool = False,
+            created_at: str | None = None) -> TagEntry:
+    """Name ``mode``'s ``folds`` checkpoints of ``run_dir`` with ``tag`` and rewrite the
+    registry atomically (created if absent).
+
+    Every checkpoint and the run's ``config.yaml`` (when present) are hashed here, so the
+    tag pins their bytes; a run under the registry's folder is stored relative to it
+    (:func:`run_field`).
+
+    Args:
+        registry: the registry JSON.
+        tag: lowercase letters, digits, ``.``, ``_``, ``-`` (e.g. ``mm-audiofix``).
+        run_dir: the run folder.
+        mode: which mode's checkpoints.
+        folds: which folds (at least one).
+        config_hashes: the checkpoints' config hashes: one value is stored as it is, more
+            than one as :data:`MIXED`.
+        replace: allow moving an existing tag. (Default: ``False``)
+        created_at: ISO time of the record. (Default: now, UTC, seconds)
+
+    Raises:
+        ConfigError: a bad tag name, or an existing tag without ``replace``.
+        MissingInputError: no fold, or a checkpoint is missing.
+        MalformedFileError: a bad registry.
+    """
+    registry, run_dir = Path(registry), Path(run_dir).resolve()
+    data = check_new_tag(registry, tag, replace=replace)
+    folds = [int(k) for k in folds]
+    if not folds:
+        raise MissingInputError(run_dir / layout.CHECKPOINTS_DIR,
+                                f"no {mode} checkpoint to tag")
+    files: dict[str, str] = {}
+    for fold in folds:
+        rel = f"{layout.CHECKPOINTS_DIR}/{checkpoint_name(mode, fold)}"
+        if not (run_dir / rel).is_file():
+            raise MissingInputError(run_dir / rel, f"checkpoint of tag {tag!r} is missing")
+        files[rel] = file_sha256(run_dir / rel)
+    if (run_dir / layout.CONFIG_FILE).is_file():
+        files[layout.CONFIG_FILE] = file_sha256(run_dir / layout.CONFIG_FILE)
+    hashes = sorted(set(config_hashes))
+    entry = {"run": run_field(registry, run_dir), "mode": mode, "folds": folds, "files": files,
+             "config_hash": hashes[0] if len(hashes) == 1 else MIXED,
+             "created_at": created_at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    data["tags"][tag] = entry
+    atomic_write_json(registry, data)
+    return entry_from_raw(tag, entry, registry)

@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from profy.contract.atomic import atomic_write_json, write_parquet_atomic
+from profy.contract.layout import LABELS_FILE
 from profy.contract.schemas import MANIFEST_SCHEMA
 from profy.data._labels import TakeLabels, read_labels
 from profy.data._paths import audio_path, relative_to_root, sensor_path, take_dir
@@ -233,7 +234,7 @@ def build_manifest(root: str | Path, *, labels_path: str | Path | None = None,
     playdata = root / "playdata"
     if not playdata.is_dir():
         raise MissingInputError(playdata, "no playdata/ folder: not a Profy corpus root")
-    labels = read_labels(root / "labels.csv" if labels_path is None else labels_path)
+    labels = read_labels(root / LABELS_FILE if labels_path is None else labels_path)
     takes = labels.takes
     ids = list(takes["sample_id"])
     checked = _check_all(root, ids, max(1, int(workers)), progress,

@@ -11,11 +11,10 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from profy.contract.layout import AUDIO_RELPATH, SENSOR_RELPATH  # where each modality lives
 from profy.errors import UnsafePathError
 
 __all__ = [
-    "AUDIO_RELPATH",
-    "SENSOR_RELPATH",
     "audio_path",
     "check_inside",
     "check_take_id",
@@ -23,10 +22,6 @@ __all__ = [
     "sensor_path",
     "take_dir",
 ]
-
-# Where each modality lives inside a take folder (DESIGN.md §1).
-AUDIO_RELPATH = PurePosixPath("files/sound/sound_raw.wav")
-SENSOR_RELPATH = PurePosixPath("files/hackkey/hackkey.csv")
 
 # Real ids are 24-hex; any letters/digits/'_'/'-' are accepted so that test and
 # synthetic corpora can use readable ids. Dots are refused outright: no real id

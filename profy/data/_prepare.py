@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from profy.contract.quarantine import QUARANTINE_FILE
+from profy.contract.layout import MANIFEST_FILE, QUARANTINE_FILE, SPLITS_FILE
 from profy.data._folds import make_folds, write_splits
 from profy.data._manifest import Manifest, build_manifest, write_manifest, write_quarantine
 
@@ -71,8 +71,8 @@ def prepare_corpus(root: str | Path, out_dir: str | Path, *, labels_path: str | 
         quarantine_path = write_quarantine(manifest.quarantined, out_dir / QUARANTINE_FILE,
                                            n_candidates=n_candidates,
                                            rule_breaks=quality.breaks, criteria=quality.criteria)
-    manifest_path = write_manifest(manifest, out_dir / "manifest.parquet")
-    splits_path = write_splits(splits, out_dir / "splits.parquet")
+    manifest_path = write_manifest(manifest, out_dir / MANIFEST_FILE)
+    splits_path = write_splits(splits, out_dir / SPLITS_FILE)
     n_out = len(manifest.quarantined) + len(quality.breaks)
     return PreparedCorpus(manifest_path=manifest_path.resolve(), splits_path=splits_path.resolve(),
                           quarantine_path=quarantine_path.resolve() if quarantine_path else None,

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from profy.contract.model_io import N_KEYS  # piano keys A0..C8
 from profy.errors import MalformedFileError, MissingInputError
 
 __all__ = [
@@ -29,7 +30,6 @@ __all__ = [
     "read_sensor",
 ]
 
-N_KEYS = 88  # piano keys A0..C8
 SENSOR_COLUMNS = 1 + N_KEYS  # time in seconds, then one column per key
 
 

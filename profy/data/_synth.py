@@ -48,9 +48,17 @@ from pathlib import Path
 import numpy as np
 
 from profy.contract.atomic import atomic_write_bytes, atomic_write_text
+from profy.contract.layout import AUDIO_RELPATH, LABELS_FILE, SENSOR_RELPATH
 from profy.contract.schemas import LABEL_COLUMNS, piece_kind
+from profy.data._synth_config import SIZES, SynthConfig
+from profy.data._synth_defects import (
+    PLANTED_DEFECTS_FILE,
+    apply_audio_defect,
+    plan_defects,
+    planted_csv,
+    truth_row,
+)
 from profy.data._synth_events import (
-    CUES,
     TakePlan,
     generate_events,
     hex_ids,
@@ -70,81 +78,6 @@ from profy.errors import ConfigError
 __all__ = ["SIZES", "SynthConfig", "SynthSummary", "synthesize_corpus"]
 
 _MARKER = ".profy-synth"  # marks a folder this module wrote, so it may overwrite it
-
-
-@dataclass(frozen=True)
-class SynthConfig:
-    """Shape, recording defects and difficulty of a synthetic corpus.
-
-    The ``*_effect`` knobs are per-take Cohen's d between pro and amateur of one
-    latent cue (see the module docstring); 0 removes the cue, larger is easier.
-    """
-
-    n_players: int  # tagged players; the real corpus has 73
-    takes_per_player: tuple[int, int]  # (min, max) takes of one player
-    pro_fraction: float = 40 / 73  # real corpus: 40 pro, 33 amateur players
-    full_set_prob: float = 0.9  # most real players recorded the full set (1,083/73 = 14.8)
-    duration_s: tuple[float, float] = (6.0, 11.0)  # real takes last ~6-11 s
-    audio_sample_rate: int = 44100  # the real recorder's rate
-    sensor_rate_hz: float = 1000.0  # the real key logger's nominal rate
-    untagged_fraction: float = 0.015  # share of extra takes (so ~of rows) with empty player_tag
-    ratings_per_take: tuple[int, int] = (3, 53)  # raters per take in the real label file
-    ratings_scale: float = 2.5  # median extra ratings above the minimum (~6 rows/take)
-    n_raters: int = 60  # distinct user_ids; must be >= the most ratings a take gets
-    hands_together_fraction: float = 0.5  # takes played hands together, an octave apart
-    silence_fraction: float = 0.06  # takes with seconds of leading/trailing silence
-    short_fraction: float = 0.04  # takes whose audio stops after ~2-3 s
-    clip_fraction: float = 0.03  # takes driven into clipping (samples hit +-1)
-    noisy_fraction: float = 0.1  # takes with loud room noise (SNR ~5-15 dB instead of ~25-40)
-    timing_effect: float = 0.3  # shared cue: kept weak so the modalities stay complementary
-    legato_effect: float = 1.4  # sensor: overlap of a released key with the next onset
-    press_effect: float = 1.0  # sensor: press speed/shape and hold wobble
-    brightness_effect: float = 1.5  # audio: upper partials and >4 kHz attack transient
-    loudness_effect: float = 1.5  # audio: absolute level; the sensor saturates before it
-    player_sd: float = 0.5  # between-player spread of a cue (same players in a fold)
-    take_sd: float = 0.87  # take-to-take spread; dominates so fold scores stay stable
-
-    def __post_init__(self) -> None:
-        lo, hi = self.takes_per_player
-        checks = [
-            (self.n_players >= 2, f"n_players must be >= 2, got {self.n_players}"),
-            (1 <= lo <= hi, f"takes_per_player must be 1 <= min <= max, got {(lo, hi)}"),
-            (0.0 < self.pro_fraction < 1.0,
-             f"pro_fraction must be in (0, 1), got {self.pro_fraction}"),
-            (3.0 <= self.duration_s[0] <= self.duration_s[1] <= 15.0,
-             f"duration_s must be 3 <= min <= max <= 15, got {self.duration_s}"),
-            (1 <= self.ratings_per_take[0] <= self.ratings_per_take[1] <= self.n_raters,
-             f"ratings_per_take must be 1 <= min <= max <= n_raters ({self.n_raters}), "
-             f"got {self.ratings_per_take}"),
-            (self.audio_sample_rate >= 16000 and self.sensor_rate_hz > 0,
-             f"audio_sample_rate must be >= 16000 and sensor_rate_hz > 0, got "
-             f"{self.audio_sample_rate}, {self.sensor_rate_hz}"),
-            (self.silence_fraction + self.short_fraction <= 1.0,
-             "silence_fraction + short_fraction must be <= 1"),
-        ]
-        for name in ("full_set_prob", "untagged_fraction", "hands_together_fraction",
-                     "silence_fraction", "short_fraction", "clip_fraction", "noisy_fraction"):
-            value = getattr(self, name)
-            checks.append((0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}"))
-        for name in [f"{cue}_effect" for cue in CUES] + ["player_sd", "take_sd"]:
-            value = getattr(self, name)
-            checks.append((value >= 0.0, f"{name} must be >= 0, got {value}"))
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"SynthConfig: {message}")
-
-
-# One difficulty setting for every size: sizes change only the amount of data.
-SIZES: dict[str, SynthConfig] = {
-    "tiny": SynthConfig(n_players=6, takes_per_player=(2, 3), duration_s=(6.0, 7.0),
-                        ratings_per_take=(3, 6), n_raters=12, untagged_fraction=0.08,
-                        silence_fraction=0.1, short_fraction=0.1, clip_fraction=0.1),
-    "small": SynthConfig(n_players=30, takes_per_player=(6, 8), ratings_per_take=(3, 20)),
-    # ~2x small: ~155 held-out takes per fold, so fold-to-fold F1 noise (~sqrt(p(1-p)/n)
-    # plus player clustering) shrinks by ~1.4; too slow for the demo's 3-minute budget.
-    "medium": SynthConfig(n_players=48, takes_per_player=(8, 10), ratings_per_take=(3, 20)),
-    "full": SynthConfig(n_players=73, takes_per_player=(10, 15)),
-}
 
 
 @dataclass(frozen=True)
@@ -180,6 +113,8 @@ def plan_corpus(cfg: SynthConfig, seed: int) -> tuple[list[TakePlan], list[dict[
     rng = np.random.default_rng([seed, 0])
     taken: set[str] = set()
     plans = plan_takes(cfg, seed, rng, taken)
+    if cfg.defects is not None:  # opt-in: its own generator, so the plan above is unchanged
+        plans = plan_defects(plans, cfg.defects, seed, taken)
     return plans, _label_rows(cfg, plans, rng, taken)
 
 
@@ -227,7 +162,7 @@ def _prepare_out_dir(out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
         return
     if not (out / _MARKER).exists():
-        if not (out / "labels.csv").is_file():
+        if not (out / LABELS_FILE).is_file():
             raise ConfigError(f"{out}: folder is not empty and holds no corpus (no labels.csv);"
                               " refusing to write into it")
         # A corpus we did not mark: overwrite only if every take says it is synthetic,
@@ -244,7 +179,8 @@ def _prepare_out_dir(out: Path) -> None:
             if not synthetic:
                 raise ConfigError(f"{out}: holds a corpus that is not synthetic ({meta} lacks "
                                   "'synthetic': true); refusing to overwrite it")
-    (out / "labels.csv").unlink(missing_ok=True)  # first, so a half-cleared folder is no corpus
+    (out / LABELS_FILE).unlink(missing_ok=True)  # first, so a half-cleared folder is no corpus
+    (out / PLANTED_DEFECTS_FILE).unlink(missing_ok=True)
     shutil.rmtree(out / "playdata", ignore_errors=True)
 
 
@@ -260,9 +196,14 @@ def _take_quirks(plan: TakePlan, cfg: SynthConfig, first_onset: float,
     )
 
 
-def render_take(plan: TakePlan, cfg: SynthConfig, out: Path) -> int:
-    """Generate and write one take folder; return the bytes written."""
-    rng = np.random.default_rng([plan.seed, plan.index, 7])
+def render_take(plan: TakePlan, cfg: SynthConfig, out: Path) -> tuple[int, dict[str, str]]:
+    """Generate and write one take folder; return the bytes written and its truth row.
+
+    A duplicate re-renders the take it copies (that take's generator) before its own
+    damage; a planted defect draws from a generator of its own, after everything else.
+    """
+    rng = np.random.default_rng([plan.seed, plan.dup_of if plan.dup_of >= 0 else plan.index, 7])
+    defect_rng = np.random.default_rng([plan.seed, plan.index, 11])
     style = take_style(plan.latents, piece_kind(plan.piece), rng)
     lead = rng.uniform(2.5, 4.5) if plan.silence else rng.uniform(0.4, 1.5)
     events = generate_events(plan.piece, style, start_s=lead, hands=plan.hands, rng=rng)
@@ -274,27 +215,33 @@ def render_take(plan: TakePlan, cfg: SynthConfig, out: Path) -> int:
     duration = min(duration, max(15.5, ring))
     sr = cfg.audio_sample_rate
     sensor_lead = rng.uniform(0.05, 0.3)
+    if plan.defect == "sync_offset":
+        sensor_lead += defect_rng.uniform(0.5, 1.0)
     n_rows = int((sensor_lead + duration + rng.uniform(0.0, 0.3)) * cfg.sensor_rate_hz)
     times, keys = render_sensor(events, style, n_rows=n_rows, rate_hz=cfg.sensor_rate_hz,
                                 lead_s=sensor_lead, rng=rng)
     quirks = _take_quirks(plan, cfg, float(events.onset.min()), rng)
     audio = render_audio(events, style, n_samples=int(duration * sr), sr=sr, quirks=quirks,
                          rng=rng)
+    if plan.defect:
+        audio = apply_audio_defect(audio, sr, plan.defect, events, defect_rng)
     take = out / "playdata" / plan.playdata_id
     written = 0
     for path, data in (
-        (take / "files" / "hackkey" / "hackkey.csv", format_hackkey(times, keys)),
-        (take / "files" / "sound" / "sound_raw.wav", wav_bytes(audio, sr)),
+        (take / SENSOR_RELPATH, format_hackkey(times, keys)),
+        (take / AUDIO_RELPATH, wav_bytes(audio, sr)),
         (take / "meta.json", (json.dumps({
             "playdata_id": plan.playdata_id, "player_id": plan.player_id, "piece": plan.piece,
             "created_at": plan.created_at, "synthetic": True}, indent=2) + "\n").encode()),
     ):
         atomic_write_bytes(path, data)
         written += len(data)
-    return written
+    # room noise louder than -40 dBFS is the "noisy" quirk (clean rooms: -64..-46 dBFS)
+    return written, truth_row(plan, noisy=quirks.noise_db > -40.0, sensor_lead_s=sensor_lead)
 
 
-def _render_chunk(args: tuple[list[TakePlan], SynthConfig, Path]) -> list[int]:
+def _render_chunk(args: tuple[list[TakePlan], SynthConfig, Path]
+                  ) -> list[tuple[int, dict[str, str]]]:
     plans, cfg, out = args
     return [render_take(p, cfg, out) for p in plans]
 
@@ -326,18 +273,24 @@ def _progress_bar(enabled: bool, total: int) -> Iterator[Callable[[int], None]]:
 
 
 def _render_all(plans: list[TakePlan], config: SynthConfig, out: Path, *,
-                workers: int | None, progress: bool) -> int:
-    """Render every take, in worker processes for larger corpora; return bytes written."""
+                workers: int | None, progress: bool) -> tuple[int, list[dict[str, str]]]:
+    """Render every take, in worker processes for larger corpora.
+
+    Returns:
+        Bytes written and every take's ``planted_defects.csv`` row.
+    """
     if workers is None:
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         workers = 1 if len(plans) < 24 else max(1, min(4, cpus or 1))
-    written = 0
+    written, truth = 0, []
     if workers <= 1:
         with _progress_bar(progress, len(plans)) as advance:
             for plan in plans:
-                written += render_take(plan, config, out)
+                size, row = render_take(plan, config, out)
+                written += size
+                truth.append(row)
                 advance(1)
-        return written
+        return written, truth
     step = 4  # a few takes per task: little IPC, smooth progress
     chunks = [plans[i:i + step] for i in range(0, len(plans), step)]
     with _pool(workers) as pool:
@@ -346,14 +299,15 @@ def _render_all(plans: list[TakePlan], config: SynthConfig, out: Path, *,
             futures = [pool.submit(_render_chunk, (chunk, config, out)) for chunk in chunks]
             with _progress_bar(progress, len(plans)) as advance:
                 for future in as_completed(futures):
-                    sizes = future.result()
-                    written += sum(sizes)
-                    advance(len(sizes))
+                    results = future.result()
+                    written += sum(size for size, _ in results)
+                    truth += [row for _, row in results]
+                    advance(len(results))
         except BaseException:
             # Ctrl-C or a failed take: drop queued work instead of rendering it first.
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-    return written
+    return written, truth
 
 
 def synthesize_corpus(out_dir: str | Path, *, size: str = "small", seed: int = 0,
@@ -389,11 +343,17 @@ def synthesize_corpus(out_dir: str | Path, *, size: str = "small", seed: int = 0
     _prepare_out_dir(out)
     atomic_write_text(out / _MARKER, json.dumps({"seed": seed, "size": preset}) + "\n")
     plans, rows = plan_corpus(config, seed)
-    written = _render_all(plans, config, out, workers=workers, progress=progress)
+    written, truth = _render_all(plans, config, out, workers=workers, progress=progress)
+    ids = {p.index: p.playdata_id for p in plans}
+    for plan, row in zip(sorted(plans, key=lambda p: p.playdata_id),
+                         sorted(truth, key=lambda r: r["playdata_id"]), strict=True):
+        row["dup_of"] = ids[plan.dup_of] if plan.dup_of >= 0 else ""
+    planted = planted_csv(truth).encode()
+    atomic_write_bytes(out / PLANTED_DEFECTS_FILE, planted)  # ground truth; no check reads it
     labels = labels_csv(rows).encode()
-    atomic_write_bytes(out / "labels.csv", labels)  # last: its presence means complete
+    atomic_write_bytes(out / LABELS_FILE, labels)  # last: its presence means complete
     return SynthSummary(
         out_dir=out, n_takes=len(plans), n_players=len({p.player_id for p in plans}),
         n_label_rows=len(rows), n_untagged_rows=sum(1 for r in rows if not r["player_tag"]),
-        seconds=time.perf_counter() - start, bytes_written=written + len(labels))
+        seconds=time.perf_counter() - start, bytes_written=written + len(planted) + len(labels))
 

@@ -16,20 +16,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from profy.contract.model_io import N_KEYS
 from profy.contract.schemas import PIECES, piece_kind
-
-if TYPE_CHECKING:  # the config lives with the public API; imported for annotations only
-    from profy.data._synth import SynthConfig
+from profy.data._synth_config import CUES, SynthConfig
 
 __all__ = ["CUES", "Events", "TakePlan", "TakeStyle", "choose_pieces", "generate_events", "hex_ids",
            "iso_time", "piece_pitches", "plan_takes", "take_style"]
 
 LOWEST_MIDI = 21  # A0, key index 0
-N_KEYS = 88
 
 # German key names as used in the piece titles: "B" is B-flat, "H" is B natural.
 _PITCH_CLASS = {
@@ -220,9 +217,6 @@ def generate_events(piece: str, style: TakeStyle, *, start_s: float, hands: int,
 
 # ------------------------------------------------------------------ corpus plan
 
-CUES = ("timing", "legato", "press", "brightness", "loudness")
-
-
 @dataclass(frozen=True)
 class TakePlan:
     """Everything that decides one take, drawn up front so takes render in any order.
@@ -242,6 +236,8 @@ class TakePlan:
             (zero-filled to full length) or ``"truncated"`` (a shorter file).
         clip: the audio is driven into clipping.
         created_at: ISO timestamp of the recording.
+        defect: a planted defect (:data:`profy.data._synth_config.DEFECT_KINDS`) or ``""``.
+        dup_of: for a ``"duplicate"``, the index of the take it copies; else -1.
     """
 
     index: int
@@ -256,6 +252,8 @@ class TakePlan:
     short: str
     clip: bool
     created_at: str
+    defect: str = ""
+    dup_of: int = -1
 
 
 def hex_ids(rng: np.random.Generator, count: int, taken: set[str]) -> list[str]:

@@ -11,12 +11,11 @@ those the mode uses) and returns ``logits``, ``probs`` (+ ``modality_weights``),
 dynamic B and T; beside it ``<mode>_fold<K>.npz`` holds eager reference cases.
 """
 
-from profy.export._export import OPSET, ExportResult, export_in_process, onnx_name
-from profy.export._graph import INPUT_LAYOUT, NormalizedModel, input_names, output_names
+from profy.export._export import OPSET, ExportResult, export_in_process
+from profy.export._graph import NormalizedModel
 from profy.export._parallel import export_model, export_models, select_models
 from profy.export._references import CASES_KEY
-from profy.export._tagged import default_registry, select_tagged
+from profy.export._tagged import select_tagged
 
-__all__ = ["CASES_KEY", "INPUT_LAYOUT", "OPSET", "ExportResult", "NormalizedModel",
-           "default_registry", "export_in_process", "export_model", "export_models",
-           "input_names", "onnx_name", "output_names", "select_models", "select_tagged"]
+__all__ = ["CASES_KEY", "OPSET", "ExportResult", "NormalizedModel", "export_in_process",
+           "export_model", "export_models", "select_models", "select_tagged"]

@@ -16,7 +16,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OPSET", "ExportResult", "export_in_process", "onnx_name"]
+from profy.contract.layout import (
+    CHECKPOINTS_DIR,
+    CONFIG_HASH_FILE,
+    ONNX_DIR,
+    checkpoint_name,
+    onnx_name,
+)
+from profy.contract.model_io import TIME_AXIS, input_names, inputs_for, output_names
+
+__all__ = ["OPSET", "ExportResult", "export_in_process"]
 
 OPSET = 18
 
@@ -38,11 +47,6 @@ class ExportResult:
         return asdict(self)
 
 
-def onnx_name(mode: str, fold: int) -> str:
-    """``<mode>_fold<K>.onnx``."""
-    return f"{mode}_fold{int(fold)}.onnx"
-
-
 def _symbolic_dims(proto: Any, names: tuple[str, ...]) -> dict[str, list[str | int]]:
     """Each graph input's dims (symbol name or int); raises if B or T came out fixed."""
     from profy.errors import ProfyError
@@ -54,8 +58,7 @@ def _symbolic_dims(proto: Any, names: tuple[str, ...]) -> dict[str, list[str | i
     if tuple(dims) != names:
         raise ProfyError(f"exported inputs {list(dims)} differ from {list(names)}")
     for name, d in dims.items():
-        time_axis = {"sensor": 1, "sensor_mask": 1, "logmel": 2, "audio_mask": 1}.get(name)
-        for axis in (0, time_axis):
+        for axis in (0, TIME_AXIS.get(name)):
             if axis is not None and not isinstance(d[axis], str):
                 raise ProfyError(f"the exporter fixed axis {axis} of input {name!r} to {d[axis]} "
                                  f"(dims {d}); an op in the model is not shape-dynamic")
@@ -84,24 +87,25 @@ def export_in_process(run_dir: str | Path, mode: str, fold: int, *, out_dir: str
     import profy
     from profy.config import config_hash
     from profy.contract.atomic import atomic_write_bytes
+    from profy.contract.hashing import file_sha256
     from profy.errors import ExportError, MissingInputError, ProfyError
     from profy.export._capture import captured_output, final_error
-    from profy.export._graph import NormalizedModel, input_names, output_names
+    from profy.export._graph import NormalizedModel
     from profy.export._references import MIN_FRAMES, held_out_ids, load_raw
-    from profy.features import NormStats, file_sha256
-    from profy.training import checkpoint_name, load_checkpoint
+    from profy.features import NormStats
+    from profy.training import load_checkpoint
 
     started = time.perf_counter()
     torch.set_num_threads(threads)
     _quiet_exporter()
     run_dir = Path(run_dir).resolve()
-    out_dir = Path(out_dir) if out_dir is not None else run_dir / "onnx"
-    ckpt_path = run_dir / "checkpoints" / checkpoint_name(mode, fold)
+    out_dir = Path(out_dir) if out_dir is not None else run_dir / ONNX_DIR
+    ckpt_path = run_dir / CHECKPOINTS_DIR / checkpoint_name(mode, fold)
     ckpt = load_checkpoint(ckpt_path)
     if ckpt.mode != mode or ckpt.fold != fold:
         raise ProfyError(f"{ckpt_path}: holds mode={ckpt.mode} fold={ckpt.fold}")
     cfg_hash = config_hash(ckpt.config)
-    run_hash_file = run_dir / "config_hash"
+    run_hash_file = run_dir / CONFIG_HASH_FILE
     if run_hash_file.is_file() and run_hash_file.read_text().strip() != cfg_hash:
         raise ProfyError(f"{ckpt_path}: config hash {cfg_hash} differs from the run's "
                          f"{run_hash_file.read_text().strip()} ({run_hash_file})")
@@ -119,8 +123,8 @@ def export_in_process(run_dir: str | Path, mode: str, fold: int, *, out_dir: str
     example = tuple(torch.from_numpy(raw[n][:2]) for n in names)  # B=2, T=frames
     B = torch.export.Dim("B", min=1, max=4096)
     T = torch.export.Dim("T", min=MIN_FRAMES, max=1 << 16)
-    axes = {"sensor": {0: B, 1: T}, "sensor_mask": {0: B, 1: T}, "logmel": {0: B, 2: T},
-            "audio_mask": {0: B, 1: T}, "quality": {0: B}}
+    axes = {name: {axis: {"B": B, "T": T}[d] for axis, d in enumerate(dims) if d in ("B", "T")}
+            for name, (dims, _) in inputs_for(mode).items()}
     log_path = (out_dir / onnx_name(mode, fold)).with_suffix(".export.log")
     try:
         with captured_output(log_path), _dynamic_rnn_decompositions(), \
@@ -144,7 +148,8 @@ def export_in_process(run_dir: str | Path, mode: str, fold: int, *, out_dir: str
         "frames": str(feats.frames), "hop_length": str(feats.hop_length),
         "input_names": ",".join(names), "output_names": ",".join(outs),
         "input_shapes": json.dumps(shapes, sort_keys=True), "class_labels": "amateur,pro",
-        "checkpoint": f"checkpoints/{ckpt_path.name}", "checkpoint_sha256": file_sha256(ckpt_path),
+        "checkpoint": f"{CHECKPOINTS_DIR}/{ckpt_path.name}",
+        "checkpoint_sha256": file_sha256(ckpt_path),
         "producer": f"profy {profy.__version__}, torch {torch.__version__}, "
                     f"onnx {onnx.__version__}",
         "opset": str(OPSET), "references": onnx_name(mode, fold).replace(".onnx", ".npz"),

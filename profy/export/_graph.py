@@ -4,7 +4,8 @@
 and applies exactly what :func:`profy.training.normalize_fold` applied in training —
 the same :func:`profy.features.functional.normalize` (global, masked frames -> 0) or
 :func:`profy.features.per_sample_zscore` (legacy) — then the model. Its positional
-inputs are the ONNX inputs, in :func:`input_names` order, so one graph serves
+inputs are the ONNX inputs, in :func:`profy.contract.model_io.input_names` order (the
+layout both halves read), so one graph serves
 onnxruntime users who never saw the normalization artifact.
 """
 
@@ -13,32 +14,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from profy.contract.model_io import input_names
 from profy.features import NormStats, check_config_hash, per_sample_zscore
 from profy.features import functional as F
 
-__all__ = ["INPUT_LAYOUT", "NormalizedModel", "input_names", "output_names"]
-
-# name -> (dims, dtype); "B"/"T" are the dynamic axes, numbers are fixed.
-INPUT_LAYOUT: dict[str, tuple[tuple[str | int, ...], str]] = {
-    "sensor": (("B", "T", 88), "float32"),
-    "sensor_mask": (("B", "T"), "bool"),
-    "logmel": (("B", "n_mels", "T"), "float32"),
-    "audio_mask": (("B", "T"), "bool"),
-    "quality": (("B", 5), "float32"),
-}
-
-
-def input_names(mode: str) -> tuple[str, ...]:
-    """ONNX input names of ``mode`` (only the inputs the mode uses)."""
-    return {"sensor": ("sensor", "sensor_mask"),
-            "audio": ("logmel", "audio_mask"),
-            "multimodal": ("sensor", "sensor_mask", "logmel", "audio_mask", "quality")}[mode]
-
-
-def output_names(mode: str) -> tuple[str, ...]:
-    """ONNX output names: ``logits``, ``probs`` (+ ``modality_weights`` for multimodal)."""
-    return ("logits", "probs", "modality_weights") if mode == "multimodal" else ("logits",
-                                                                                  "probs")
+__all__ = ["NormalizedModel"]
 
 
 class NormalizedModel(nn.Module):
@@ -50,7 +30,8 @@ class NormalizedModel(nn.Module):
         feature_config_hash: the run's feature-config hash (checked against ``stats``).
         normalization: ``"global"`` or ``"per_sample"`` (legacy log-mel z-score).
 
-    Inputs (positional, :func:`input_names` order): ``sensor (B, T, 88)`` float32,
+    Inputs (positional, :func:`~profy.contract.model_io.input_names` order; dims and dtypes
+    in :data:`~profy.contract.model_io.INPUT_LAYOUT`): ``sensor (B, T, 88)`` float32,
     ``sensor_mask (B, T)`` bool, ``logmel (B, n_mels, T)`` float32, ``audio_mask (B, T)``
     bool, ``quality (B, 5)`` float32 — those the mode uses.
     Returns: ``logits (B, 2)``, ``probs (B, 2)`` [+ ``modality_weights (B, 2)``].

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from profy.contract.layout import CHECKPOINTS_DIR, EPOCHS_FILE, run_checkpoints
 from profy.export._export import ExportResult, export_in_process
 
 __all__ = ["export_model", "export_models", "select_models"]
@@ -32,24 +33,21 @@ def select_models(run_dir: str | Path, *, modes: Sequence[str] | None = None,
     from profy.errors import MissingInputError
 
     run_dir = Path(run_dir)
-    found: dict[str, list[int]] = {}
-    for p in sorted((run_dir / "checkpoints").glob("*_fold*.safetensors")):
-        mode, k = p.stem.rsplit("_fold", 1)
-        found.setdefault(mode, []).append(int(k))
+    found = run_checkpoints(run_dir)
     wanted = list(modes) if modes else sorted(found)
     if not wanted:
-        raise MissingInputError(run_dir / "checkpoints", "no checkpoint to export")
-    results = _validation_scores(run_dir / "epochs.parquet")
+        raise MissingInputError(run_dir / CHECKPOINTS_DIR, "no checkpoint to export")
+    results = _validation_scores(run_dir / EPOCHS_FILE)
     pairs = []
     for mode in wanted:
         folds = sorted(found.get(mode, []))
         if not folds:
-            raise MissingInputError(run_dir / "checkpoints", f"no {mode} checkpoint")
+            raise MissingInputError(run_dir / CHECKPOINTS_DIR, f"no {mode} checkpoint")
         if all_folds:
             pairs += [(mode, k) for k in folds]
         elif fold is not None:
             if fold not in folds:
-                raise MissingInputError(run_dir / "checkpoints", f"no {mode} fold {fold}")
+                raise MissingInputError(run_dir / CHECKPOINTS_DIR, f"no {mode} fold {fold}")
             pairs.append((mode, fold))
         else:
             pairs.append((mode, _best_fold(results.get(mode, {}), folds)))

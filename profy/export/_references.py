@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 from profy.contract.atomic import atomic_write_bytes
+from profy.contract.layout import FEATURE_INDEX_FILE, FEATURES_DIR, SPLITS_FILE
+from profy.contract.model_io import TIME_AXIS, input_dtype
 
 __all__ = ["CASES_KEY", "MIN_FRAMES", "build_cases", "held_out_ids", "load_raw",
            "write_references"]
@@ -34,7 +36,7 @@ MIN_FRAMES = 16
 
 def held_out_ids(run_dir: Path, fold: int, *, limit: int = 8) -> list[str]:
     """Up to ``limit`` takes held out from fold ``fold``'s training (test first, then val)."""
-    splits = pd.read_parquet(run_dir / "splits.parquet")
+    splits = pd.read_parquet(run_dir / SPLITS_FILE)
     rows = splits[(splits["fold"] == fold) & splits["role"].isin(["test", "val"])]
     rows = rows.assign(order=(rows["role"] != "test").astype(int)).sort_values(
         ["order", "sample_id"])
@@ -51,20 +53,19 @@ def load_raw(run_dir: Path, sample_ids: list[str], names: tuple[str, ...]
     """
     from profy.features import FeatureStore
 
-    store = FeatureStore(run_dir / "features" / "feature_index.parquet")
+    store = FeatureStore(run_dir / FEATURES_DIR / FEATURE_INDEX_FILE)
     takes = [store[s] for s in sample_ids]
-    dtype = {"sensor_mask": bool, "audio_mask": bool}
-    return {n: np.ascontiguousarray(np.stack([t[n] for t in takes]).astype(
-        dtype.get(n, np.float32))) for n in names}
+    return {n: np.ascontiguousarray(np.stack([t[n] for t in takes]).astype(input_dtype(n)))
+            for n in names}
 
 
 def _crop(arrays: dict[str, np.ndarray], length: int) -> dict[str, np.ndarray]:
+    """The first ``length`` frames of every input with a time axis (the others as they are)."""
     out = {}
     for name, a in arrays.items():
-        if name in ("sensor", "sensor_mask", "audio_mask"):
-            out[name] = np.ascontiguousarray(a[:, :length])
-        elif name == "logmel":
-            out[name] = np.ascontiguousarray(a[:, :, :length])
+        if name in TIME_AXIS:
+            out[name] = np.ascontiguousarray(a[(slice(None),) * TIME_AXIS[name]
+                                               + (slice(None, length),)])
         else:
             out[name] = a
     return out
@@ -80,11 +81,9 @@ def build_cases(raw: dict[str, np.ndarray], *, export_length: int, many: int = 1
     tiled = {k: np.concatenate([v] * reps)[:many] for k, v in raw.items()}
     for i in range(many):  # roll each repeat so the rows of the big batch differ
         shift = (i // n) * 7
-        for k in ("sensor", "sensor_mask", "audio_mask"):
-            if k in tiled:
-                tiled[k][i] = np.roll(tiled[k][i], shift, axis=0)
-        if "logmel" in tiled:
-            tiled["logmel"][i] = np.roll(tiled["logmel"][i], shift, axis=-1)
+        for k, axis in TIME_AXIS.items():
+            if k in tiled:  # one row: its time axis is one less than the batch's
+                tiled[k][i] = np.roll(tiled[k][i], shift, axis=axis - 1)
     cases["batch_many"] = tiled
     if "audio_mask" in raw:
         cases["silent"] = {k: (np.zeros_like(v) if k == "audio_mask" else v)

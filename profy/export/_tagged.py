@@ -10,12 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["default_registry", "select_tagged"]
+from profy.contract.layout import checkpoint_folds, default_registry
 
-
-def default_registry(run_dir: str | Path) -> Path:
-    """``RUN/../tags.json``: the registry of the runs folder holding ``run_dir``."""
-    return Path(run_dir).resolve().parent / "tags.json"
+__all__ = ["select_tagged"]
 
 
 def select_tagged(run_dir: str | Path, tag: str, *, registry: str | Path | None = None,
@@ -30,7 +27,7 @@ def select_tagged(run_dir: str | Path, tag: str, *, registry: str | Path | None 
     Args:
         run_dir: the run to export.
         tag: a tag of the registry.
-        registry: the registry file. (Default: :func:`default_registry`)
+        registry: the registry file. (Default: :func:`profy.contract.layout.default_registry`)
 
     Raises:
         MissingInputError: no registry file, or a tagged file is gone.
@@ -58,8 +55,7 @@ def select_tagged(run_dir: str | Path, tag: str, *, registry: str | Path | None 
         raise ConfigError(f"--fold {fold} conflicts with {where} (folds "
                           f"{','.join(map(str, folds))}); drop --fold, the tag selects them")
     if all_folds:
-        every = sorted(int(p.stem.rsplit("_fold", 1)[1]) for p in
-                       (run_dir / "checkpoints").glob(f"{entry.mode}_fold*.safetensors"))
+        every = list(checkpoint_folds(run_dir, entry.mode))
         if sorted(folds) != every:
             raise ConfigError(f"--all-folds conflicts with {where} (folds "
                               f"{','.join(map(str, folds))}); drop it, the tag selects them")

@@ -23,15 +23,14 @@ import numpy as np
 from profy.contract.atomic import atomic_path
 from profy.contract.hashing import file_sha256
 from profy.contract.hashing import payload_sha256 as _payload_sha256
+from profy.contract.model_io import CACHE_FORMAT  # bump there when the entry layout changes
 
 __all__ = ["CacheStats", "FeatureCache", "HashMemo", "cache_key", "file_sha256"]
-
-_FORMAT_VERSION = "1"  # bump when the entry layout changes: old entries then miss
 
 
 def cache_key(audio_sha256: str, sensor_sha256: str, feature_config_hash: str) -> str:
     """Key of one take's features: the inputs' content plus the feature config."""
-    joined = "\n".join((_FORMAT_VERSION, audio_sha256, sensor_sha256, feature_config_hash))
+    joined = "\n".join((CACHE_FORMAT, audio_sha256, sensor_sha256, feature_config_hash))
     return hashlib.sha256(joined.encode()).hexdigest()
 
 
@@ -87,7 +86,7 @@ class FeatureCache:
         except Exception:  # truncated or garbage file: safetensors raises several types
             self.stats.rejected += 1
             return None
-        expected = {"key": key, "format": _FORMAT_VERSION, **(meta or {})}
+        expected = {"key": key, "format": CACHE_FORMAT, **(meta or {})}
         if any(stored.get(k) != v for k, v in expected.items()) \
                 or stored.get("payload_sha256") != _payload_sha256(arrays):
             self.stats.rejected += 1
@@ -101,7 +100,7 @@ class FeatureCache:
         from safetensors.numpy import save
 
         arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
-        metadata = {"key": key, "format": _FORMAT_VERSION, **(meta or {}),
+        metadata = {"key": key, "format": CACHE_FORMAT, **(meta or {}),
                     "payload_sha256": _payload_sha256(arrays)}
         path = self.path_for(key)
         with atomic_path(path) as tmp:

@@ -26,10 +26,10 @@ import torch
 import torchaudio
 from torch import Tensor
 
+import profy.features.functional as F
 from profy.config import FeatureConfig, config_hash
 from profy.data._policy import MAX_CHANNELS
 from profy.errors import FeatureError
-from profy.features import functional as F
 from profy.features.transforms import LogMel, SensorFraming, SilenceMask
 
 __all__ = ["FeatureExtractor", "TakeFeatures", "extract_take"]

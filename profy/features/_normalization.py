@@ -33,9 +33,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+import profy.features.functional as F
 from profy.contract.atomic import atomic_write_json
 from profy.errors import FeatureError, LeakageError, MalformedFileError
-from profy.features import functional as F
 
 __all__ = ["NORM_STATS_VERSION", "STD_FLOOR", "NormFitter", "NormStats", "apply_global_norm",
            "apply_sensor_norm", "check_config_hash", "sample_ids_sha256"]

@@ -22,8 +22,11 @@ import pyarrow.parquet as pq
 
 from profy.config import FeatureConfig, config_hash, from_dict, to_dict
 from profy.contract.atomic import write_parquet_atomic
+from profy.contract.layout import AUDIO_STATS_FILE, FEATURE_INDEX_FILE
 from profy.contract.schemas import AUDIO_STATS_SCHEMA, FEATURE_INDEX_SCHEMA, QUALITY_FIELDS
 from profy.features._cache import CacheStats, FeatureCache, HashMemo, cache_key
+from profy.features._shard import Shard, shard_rows
+from profy.quality.take import from_arrays, take_quality, to_arrays
 
 __all__ = ["FeatureRun", "FeatureStore", "compute_features"]
 
@@ -38,8 +41,8 @@ class FeatureRun:
     """What ``compute_features`` did and where it wrote."""
 
     out_dir: Path
-    audio_stats_path: Path
-    index_path: Path
+    audio_stats_path: Path | None  # None for a ``shard`` run: cache entries only
+    index_path: Path | None
     cache_dir: Path
     n_takes: int
     seconds: float
@@ -85,7 +88,7 @@ def _stats_row(sample_id: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
             **{name: float(v) for name, v in zip(QUALITY_FIELDS, arrays["quality"].tolist(),
                                                  strict=True)},
             "peak": float(scal["peak"]), "duration_s": float(scal["duration_s"]),
-            "finite": bool(scal["finite"])}
+            "finite": bool(scal["finite"]), **(from_arrays(arrays) or {})}
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,8 @@ def _lookup(job: _Job) -> tuple[dict[str, Any] | None, CacheStats]:
     """The stats row of a take whose verified entry is cached, or ``None``."""
     cache = FeatureCache(job.cache_dir)
     arrays = cache.get(job.key, meta=job.meta)
+    if arrays is not None and from_arrays(arrays) is None:
+        arrays = None  # an entry from before the recording checks: computed again
     return (None if arrays is None else _stats_row(job.sample_id, arrays)), cache.stats
 
 
@@ -151,9 +156,16 @@ def _compute(job: _Job) -> dict[str, Any]:
         raise FeatureError(f"{take}: features failed ({type(exc).__name__}: {exc})") from None
     scalars = [feats.audio_frames_real, feats.sensor_frames_real, feats.nonzero_frames,
                feats.peak, audio.duration_s, float(feats.finite)]
+    try:  # recording checks on the raw arrays (issue 20): numpy/scipy, ~tens of ms
+        recording = to_arrays(take_quality(audio.samples, audio.sample_rate, sensor.times,
+                                           sensor.keys))
+    except Exception as exc:  # a library error on odd data: one line naming the take
+        raise FeatureError(f"{take}: recording checks failed ({type(exc).__name__}: {exc})"
+                           ) from None
     arrays = {"logmel": feats.logmel, "audio_mask": feats.audio_mask,
               "sensor": feats.sensor, "sensor_mask": feats.sensor_mask,
-              "quality": feats.quality, "scalars": np.asarray(scalars, dtype=np.float64)}
+              "quality": feats.quality, "scalars": np.asarray(scalars, dtype=np.float64),
+              **recording}
     FeatureCache(job.cache_dir).put(job.key, arrays, meta=job.meta)
     return _stats_row(job.sample_id, arrays)  # small: the arrays stay in the worker
 
@@ -211,7 +223,8 @@ def _compute_all(jobs: list[_Job], workers: int, advance: Any) -> Iterable[tuple
 
 def compute_features(root: str | Path, manifest: pa.Table, out_dir: str | Path, *,
                      cfg: FeatureConfig | None = None, cache_dir: str | Path | None = None,
-                     workers: int = 1, progress: bool = False) -> FeatureRun:
+                     workers: int = 1, progress: bool = False,
+                     shard: Shard | None = None) -> FeatureRun:
     """Compute (or reuse) features for every take in ``manifest``.
 
     Args:
@@ -221,6 +234,8 @@ def compute_features(root: str | Path, manifest: pa.Table, out_dir: str | Path, 
         cfg: feature config. (Default: ``FeatureConfig()``)
         cache_dir: feature cache folder. (Default: ``out_dir/cache``)
         workers: processes; 1 runs in this process. (Default: ``1``)
+        shard: only this shard's takes (:mod:`profy.features._shard`), into the cache
+            only: no tables are written and the run's paths are ``None``. (Default: all)
 
     Raises:
         DataError: an input file is unreadable; FeatureError: a take's features cannot be
@@ -231,6 +246,8 @@ def compute_features(root: str | Path, manifest: pa.Table, out_dir: str | Path, 
     cache_dir = (Path(cache_dir) if cache_dir is not None else out_dir / "cache").resolve()
     cfg_dict, cfg_hash = to_dict(cfg), config_hash(cfg)
     rows = manifest.select(["sample_id", "audio_path", "sensor_path", "duration_s"]).to_pylist()
+    if shard is not None:  # one pod of an Indexed Job: its takes, into the shared cache
+        rows = shard_rows(rows, shard)
     root = Path(root).resolve()
     workers = max(1, min(workers, os.cpu_count() or 1, len(rows) or 1))
     memo = HashMemo(cache_dir / "file_hashes.json")
@@ -258,12 +275,17 @@ def compute_features(root: str | Path, manifest: pa.Table, out_dir: str | Path, 
     stats_rows = [rows_by_id[job.sample_id] for job in jobs]
     index_rows = [job.index_row for job in jobs]
     seconds = time.perf_counter() - start
+    if shard is not None:  # the final run without --shard writes the tables
+        return FeatureRun(out_dir=out_dir.resolve(), audio_stats_path=None, index_path=None,
+                          cache_dir=cache_dir, n_takes=len(rows), seconds=seconds,
+                          audio_seconds=float(sum(r["duration_s"] for r in rows)),
+                          cache=cache_stats, feature_config_hash=cfg_hash)
     stats_table = pa.Table.from_pylist(stats_rows, schema=AUDIO_STATS_SCHEMA)
     index_table = pa.Table.from_pylist(index_rows, schema=FEATURE_INDEX_SCHEMA.with_metadata({
         **FEATURE_INDEX_SCHEMA.metadata, b"feature_config_hash": config_hash(cfg).encode(),
         b"cache_dir": str(cache_dir.resolve()).encode()}))
-    stats_path = write_parquet_atomic(stats_table, out_dir / "audio_stats.parquet")
-    index_path = write_parquet_atomic(index_table, out_dir / "feature_index.parquet")
+    stats_path = write_parquet_atomic(stats_table, out_dir / AUDIO_STATS_FILE)
+    index_path = write_parquet_atomic(index_table, out_dir / FEATURE_INDEX_FILE)
     return FeatureRun(out_dir=out_dir.resolve(), audio_stats_path=stats_path.resolve(),
                       index_path=index_path.resolve(), cache_dir=cache_dir.resolve(),
                       n_takes=len(rows), seconds=seconds,

@@ -1,7 +1,8 @@
-"""Pure tensor functions for the 88-key sensor: timestamp checks and framing by averaging.
+"""The 88-key sensor: timestamp checks and framing by averaging (pure tensor functions).
 
-Re-exported by :mod:`profy.features.functional` (the public place to import them from);
-kept apart to keep each module small.
+The sensor's own half of the feature layer: rows arrive at their own rate and are
+averaged into the audio's frames (:mod:`._audio` computes the other half). Import them
+from :mod:`profy.features.functional`.
 """
 
 from __future__ import annotations
@@ -9,12 +10,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from profy.contract.model_io import N_KEYS  # piano keys A0..C8, one sensor channel each
 from profy.data._policy import BOUNDARY_EPS
 from profy.errors import FeatureError
 
 __all__ = ["N_KEYS", "check_sensor_times", "frame_sensor"]
-
-N_KEYS = 88  # piano keys A0..C8, one sensor channel each
 
 
 def check_sensor_times(times: Tensor, *, rate_hz: float, tolerance: float,

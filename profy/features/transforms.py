@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+import profy.features.functional as F
 from profy.config import FeatureConfig
-from profy.features import functional as F
 from profy.features._normalization import NormStats, check_config_hash
 
 __all__ = ["GlobalNormalize", "LogMel", "SensorFraming", "SilenceMask", "TimeMaskAugment"]

@@ -23,10 +23,9 @@ from profy.models._fusion import (
     snr_temperature,
 )
 from profy.models._layers import TCN, MaskedAttentionPool, downsample_mask, pad_time
-from profy.models._unified import MODES, ModelOutput, UnifiedAttentionModel
+from profy.models._unified import ModelOutput, UnifiedAttentionModel
 
 __all__ = [
-    "MODES",
     "TCN",
     "AudioCNN2d",
     "AudioEncoder",

@@ -22,14 +22,14 @@ import torch
 from torch import Tensor, nn
 
 from profy.config import ModelConfig, config_hash
+from profy.contract.model_io import MODES
 from profy.models._encoders import AudioEncoder, SensorEncoder
 from profy.models._fusion import FusionGate
 from profy.models._layers import MaskedAttentionPool, pad_time
 from profy.models._probe import measure_audio_channels
 
-__all__ = ["MODES", "ModelOutput", "UnifiedAttentionModel"]
+__all__ = ["ModelOutput", "UnifiedAttentionModel"]
 
-MODES = ("sensor", "audio", "multimodal")
 _USES = {"sensor": ("sensor",), "audio": ("audio",), "multimodal": ("sensor", "audio")}
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from profy.contract.layout import COMPLETE_RESULTS_FILE
 from profy.errors import MalformedFileError, MissingInputError
 
 __all__ = ["check_status", "read_json", "read_table", "read_verdict", "require_run",
@@ -28,8 +29,8 @@ def require_run(run: str | Path) -> Path:
     path = Path(run)
     if not path.is_dir():
         raise MissingInputError(path, "run folder not found")
-    if not (path / "complete_results.json").is_file():
-        raise MissingInputError(path / "complete_results.json",
+    if not (path / COMPLETE_RESULTS_FILE).is_file():
+        raise MissingInputError(path / COMPLETE_RESULTS_FILE,
                                 "not a finished run folder (no complete_results.json)")
     return path.resolve()
 

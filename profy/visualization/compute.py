@@ -14,6 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from profy.contract.layout import (
+    AUDIO_STATS_FILE,
+    COMPLETE_RESULTS_FILE,
+    MODALITY_WEIGHTS_FILE,
+    PREDICTIONS_FILE,
+)
 from profy.contract.schemas import LABELS, MODES
 from profy.errors import MalformedFileError
 from profy.visualization._artifacts import read_json, read_table
@@ -71,8 +77,8 @@ def weight_distribution(run: Path) -> list[WeightStats]:
     Raises:
         MalformedFileError: the file has no rows or a weight outside ``[0, 1]``.
     """
-    frame = read_table(run, "modality_weights.parquet", ("fold", "sensor_weight"))
-    path = Path(run) / "modality_weights.parquet"
+    frame = read_table(run, MODALITY_WEIGHTS_FILE, ("fold", "sensor_weight"))
+    path = Path(run) / MODALITY_WEIGHTS_FILE
     values = frame["sensor_weight"].to_numpy(dtype=np.float64)
     if values.size == 0:
         raise MalformedFileError(path, "no rows: the run has no multimodal held-out takes")
@@ -89,11 +95,11 @@ def weight_distribution(run: Path) -> list[WeightStats]:
 
 
 def _predictions(run: Path) -> pd.DataFrame:
-    frame = read_table(run, "predictions.parquet",
+    frame = read_table(run, PREDICTIONS_FILE,
                        ("mode", "fold", "label", "probability", "prediction"))
     bad = ~frame["label"].isin((0, 1)) | ~frame["prediction"].isin((0, 1))
     if bad.any():
-        raise MalformedFileError(Path(run) / "predictions.parquet",
+        raise MalformedFileError(Path(run) / PREDICTIONS_FILE,
                                  f"label/prediction outside {{0, 1}} at row {int(bad.idxmax())}")
     return frame
 
@@ -130,7 +136,7 @@ def fold_scores(run: Path, metric: str = "macro_f1") -> pd.DataFrame:
     Raises:
         MalformedFileError: the file lacks ``modes`` or a fold lacks ``metric``.
     """
-    path = Path(run) / "complete_results.json"
+    path = Path(run) / COMPLETE_RESULTS_FILE
     obj = read_json(path)
     modes = obj.get("modes") if isinstance(obj, dict) else None
     if not isinstance(modes, dict) or not modes:
@@ -172,15 +178,15 @@ def gate_vs_quality(run: Path) -> GateQuality:
     Raises:
         MalformedFileError: a weighted take has no audio stats row.
     """
-    weights = read_table(run, "modality_weights.parquet",
+    weights = read_table(run, MODALITY_WEIGHTS_FILE,
                          ("fold", "sample_id", "sensor_weight", "correct"))
-    stats = read_table(run, "audio_stats.parquet", ("sample_id", "snr_db"))
+    stats = read_table(run, AUDIO_STATS_FILE, ("sample_id", "snr_db"))
     stats = stats.drop_duplicates("sample_id")
     merged = weights[["sample_id", "fold", "sensor_weight", "correct"]].merge(
         stats[["sample_id", "snr_db"]], on="sample_id", how="left")
     if merged["snr_db"].isna().any():
         missing = merged.loc[merged["snr_db"].isna(), "sample_id"].iloc[0]
-        raise MalformedFileError(Path(run) / "audio_stats.parquet",
+        raise MalformedFileError(Path(run) / AUDIO_STATS_FILE,
                                  f"no SNR for take {missing!r} of modality_weights.parquet")
     x = merged["snr_db"].to_numpy(np.float64)
     y = merged["sensor_weight"].to_numpy(np.float64)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from profy.contract.layout import COMPLETE_RESULTS_FILE, GATE_LOG_FILE
 from profy.errors import MissingInputError
 from profy.visualization._artifacts import read_table
 
@@ -32,14 +33,14 @@ def latest_run(runs_dir: str | Path) -> Path:
         MissingInputError: ``runs_dir`` is absent or holds no finished run.
     """
     root = Path(runs_dir)
-    if (root / "complete_results.json").is_file():
+    if (root / COMPLETE_RESULTS_FILE).is_file():
         return root.resolve()
     if not root.is_dir():
         raise MissingInputError(root, "runs folder not found (set PROFY_RUNS)")
-    runs = [p for p in root.iterdir() if (p / "complete_results.json").is_file()]
+    runs = [p for p in root.iterdir() if (p / COMPLETE_RESULTS_FILE).is_file()]
     if not runs:
         raise MissingInputError(root, "no finished run folder (with complete_results.json)")
-    return max(runs, key=lambda p: ((p / "complete_results.json").stat().st_mtime_ns,
+    return max(runs, key=lambda p: ((p / COMPLETE_RESULTS_FILE).stat().st_mtime_ns,
                                     p.name)).resolve()
 
 
@@ -50,7 +51,7 @@ def gate_log_summary(run: str | Path) -> pd.DataFrame:
         DataFrame indexed by ``(fold, epoch)`` with ``takes``, mean ``sensor_weight``,
         min ``sensor_weight``, mean ``snr_db`` and mean ``temperature``.
     """
-    frame = read_table(Path(run), "gate_log.parquet",
+    frame = read_table(Path(run), GATE_LOG_FILE,
                        ("fold", "epoch", "sensor_weight", "snr_db", "temperature"))
     grouped = frame.groupby(["fold", "epoch"], sort=True)
     return pd.DataFrame({

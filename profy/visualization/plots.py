@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import profy.visualization.compute as compute
 from profy.contract.atomic import atomic_write_bytes
+from profy.contract.layout import COMPLETE_RESULTS_FILE, MODALITY_WEIGHTS_FILE, PREDICTIONS_FILE
 from profy.contract.schemas import LABELS
 from profy.errors import ConfigError
-from profy.visualization import compute
 from profy.visualization._artifacts import require_run
 
 __all__ = [
@@ -176,16 +177,16 @@ def write_plots(run: str | Path, out_dir: str | Path | None = None) -> dict[str,
     run_dir = require_run(run)
     out = Path(out_dir) if out_dir is not None else run_dir / "plots"
     makers = {
-        "modality_weights": ("modality_weights.parquet",
+        "modality_weights": (MODALITY_WEIGHTS_FILE,
                              lambda: draw_weight_distribution(
                                  compute.weight_distribution(run_dir))),
-        "confusion": ("predictions.parquet",
+        "confusion": (PREDICTIONS_FILE,
                       lambda: draw_confusion(compute.confusion_by_mode(run_dir))),
-        "fold_variance": ("complete_results.json",
+        "fold_variance": (COMPLETE_RESULTS_FILE,
                           lambda: draw_fold_variance(compute.fold_scores(run_dir))),
-        "gate_quality": ("modality_weights.parquet",
+        "gate_quality": (MODALITY_WEIGHTS_FILE,
                          lambda: draw_gate_quality(compute.gate_vs_quality(run_dir))),
-        "reliability": ("predictions.parquet",
+        "reliability": (PREDICTIONS_FILE,
                         lambda: draw_reliability(compute.reliability_by_mode(run_dir))),
     }
     written = {}

@@ -15,6 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from profy.contract.atomic import atomic_write_text
+from profy.contract.layout import (
+    AUDIO_STATS_FILE,
+    COMPLETE_RESULTS_FILE,
+    MANIFEST_FILE,
+    SPLITS_FILE,
+    default_registry,
+)
 from profy.contract.schemas import MODES
 from profy.errors import ConfigError, MalformedFileError
 from profy.visualization._artifacts import check_status, read_json, read_verdict, require_run
@@ -23,7 +30,7 @@ __all__ = ["DATA_ARTIFACTS", "flatten", "release_notes", "resolve_baseline",
            "write_release_notes"]
 
 # Run-folder files whose content defines the data a run saw.
-DATA_ARTIFACTS = ("manifest.parquet", "splits.parquet", "audio_stats.parquet",
+DATA_ARTIFACTS = (MANIFEST_FILE, SPLITS_FILE, AUDIO_STATS_FILE,
                   "features/feature_index.parquet")
 NA = "not available"
 
@@ -44,11 +51,9 @@ def resolve_baseline(baseline: str | Path, *, run: Path,
     path = Path(baseline)
     if path.is_dir():
         return require_run(path), str(path)
-    try:
-        from profy.contract.tags import resolve_tag
-    except ImportError:  # older tree: the training-side resolver (imports torch)
-        from profy.training import resolve_tag
-    reg = Path(registry) if registry is not None else run.resolve().parent / "tags.json"
+    from profy.contract.tags import resolve_tag
+
+    reg = Path(registry) if registry is not None else default_registry(run)
     try:
         entry = resolve_tag(reg, str(baseline), verify=True)
     except ConfigError as exc:
@@ -77,9 +82,9 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _results(run: Path) -> dict[str, Any]:
-    obj = read_json(run / "complete_results.json")
+    obj = read_json(run / COMPLETE_RESULTS_FILE)
     if not isinstance(obj, dict) or not isinstance(obj.get("modes"), dict):
-        raise MalformedFileError(run / "complete_results.json", "no 'modes' in the results")
+        raise MalformedFileError(run / COMPLETE_RESULTS_FILE, "no 'modes' in the results")
     return obj
 
 
@@ -172,7 +177,7 @@ def _sha(path: Path) -> str | None:
 
 
 def _n_samples(run: Path) -> int | None:
-    path = run / "splits.parquet"
+    path = run / SPLITS_FILE
     if not path.is_file():
         return None
     import pyarrow.parquet as pq

@@ -14,6 +14,25 @@ from pathlib import Path
 from typing import Any
 
 from profy.contract.atomic import atomic_write_text
+from profy.contract.layout import (
+    AUDIO_STATS_FILE,
+    CHECKPOINTS_DIR,
+    COMPLETE_RESULTS_FILE,
+    CONFIG_FILE,
+    CONFIG_HASH_FILE,
+    CONFUSION_DIR,
+    EPOCHS_FILE,
+    FEATURE_INDEX_FILE,
+    FEATURES_DIR,
+    GATE_LOG_FILE,
+    MANIFEST_FILE,
+    MODALITY_WEIGHTS_FILE,
+    MODEL_SUMMARY_FILE,
+    ONNX_DIR,
+    PREDICTIONS_FILE,
+    QUARANTINE_FILE,
+    SPLITS_FILE,
+)
 from profy.contract.schemas import MODES
 from profy.visualization._artifacts import (
     check_status,
@@ -28,12 +47,12 @@ __all__ = ["EVIDENCE_FILES", "render_report", "write_report"]
 
 # Run-folder files worth a link, in display order (only those present are listed).
 EVIDENCE_FILES = (
-    "config.yaml", "config_hash", "training.log", "complete_results.json",
-    "splits.parquet", "predictions.parquet", "modality_weights.parquet", "gate_log.parquet",
-    "audio_stats.parquet", "epochs.parquet", "manifest.parquet", "model_summary.json",
-    "features/feature_index.parquet", "quarantine.json",
+    CONFIG_FILE, CONFIG_HASH_FILE, "training.log", COMPLETE_RESULTS_FILE,
+    SPLITS_FILE, PREDICTIONS_FILE, MODALITY_WEIGHTS_FILE, GATE_LOG_FILE,
+    AUDIO_STATS_FILE, EPOCHS_FILE, MANIFEST_FILE, MODEL_SUMMARY_FILE,
+    f"{FEATURES_DIR}/{FEATURE_INDEX_FILE}", QUARANTINE_FILE,
 )
-_EVIDENCE_DIRS = ("guardrails", "norm_stats", "checkpoints", "onnx", "confusion", "plots")
+_EVIDENCE_DIRS = ("guardrails", "norm_stats", CHECKPOINTS_DIR, ONNX_DIR, CONFUSION_DIR, "plots")
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;
@@ -132,8 +151,6 @@ def _results_html(results: dict) -> str:
 
 def _quarantine_html(run: Path, base: str) -> str:
     """The takes the run left out (``quarantine.json``): count, then one row per take."""
-    from profy.contract.quarantine import QUARANTINE_FILE
-
     path = run / QUARANTINE_FILE
     link = f'<a href="{_e(base + QUARANTINE_FILE)}">{QUARANTINE_FILE}</a>'
     if not path.is_file():
@@ -187,11 +204,11 @@ def render_report(run: str | Path, *, verdict: str | Path | None = None,
             folder (``""`` when the report sits in the run folder).
     """
     run_dir = require_run(run)
-    results = read_json(run_dir / "complete_results.json")
+    results = read_json(run_dir / COMPLETE_RESULTS_FILE)
     if not isinstance(results, dict):
         from profy.errors import MalformedFileError
 
-        raise MalformedFileError(run_dir / "complete_results.json", "not a JSON object")
+        raise MalformedFileError(run_dir / COMPLETE_RESULTS_FILE, "not a JSON object")
     verdict_obj, verdict_path = read_verdict(run_dir, verdict)
     meta = results.get("run", {}) if isinstance(results.get("run"), dict) else {}
     title = f"Profy run {meta.get('run_id', run_dir.name)}"

@@ -81,7 +81,8 @@ def test_layout_every_take_has_its_files_and_meta(tiny):
     assert tiny.n_takes == len(takes) and tiny.n_label_rows == len(labels)
     assert tiny.n_players == labels.player_id.nunique()
     sizes = sum(p.stat().st_size for p in (root / "playdata").rglob("*") if p.is_file())
-    assert tiny.bytes_written == sizes + (root / "labels.csv").stat().st_size
+    assert tiny.bytes_written == sizes + (root / "labels.csv").stat().st_size + \
+        (root / "planted_defects.csv").stat().st_size
     for take in takes:
         assert (take / "files" / "hackkey" / "hackkey.csv").is_file()
         assert (take / "files" / "sound" / "sound_raw.wav").is_file()
@@ -255,3 +256,71 @@ def test_presets_share_one_difficulty_setting():
         assert len({getattr(cfg, name) for cfg in SIZES.values()}) == 1, name
     full = SIZES["full"]
     assert (full.n_players, full.takes_per_player) == (73, (10, 15))
+
+
+# ------------------------------------------------------ planted defects (issue 20)
+
+
+def test_synth_modules_import_no_module_that_imports_them_back():
+    import ast
+
+    folder = Path(__file__).parents[2] / "profy" / "data"
+    mods = {p.stem: p for p in folder.glob("_synth*.py")}
+    graph = {}
+    for name, path in mods.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):  # TYPE_CHECKING imports count too
+            if isinstance(node, ast.ImportFrom) and node.module:
+                deps.add(node.module.rsplit(".", 1)[-1])
+        graph[name] = deps & set(mods)
+
+    def reaches(src, dst, seen=()):
+        return any(d == dst or (d not in seen and reaches(d, dst, (*seen, d)))
+                   for d in graph[src])
+
+    assert len(mods) >= 5
+    cycles = [m for m in mods if reaches(m, m)]
+    assert not cycles, f"import cycle through {cycles}: {graph}"
+
+
+def test_defects_are_opt_in_and_leave_other_takes_byte_identical(tmp_path):
+    plain = synthesize_corpus(tmp_path / "plain", size="tiny", seed=4).out_dir
+    planted = synthesize_corpus(tmp_path / "planted", size="tiny-defects", seed=4).out_dir
+    truth_plain = pd.read_csv(plain / "planted_defects.csv", dtype=str, keep_default_na=False)
+    truth = pd.read_csv(planted / "planted_defects.csv", dtype=str, keep_default_na=False)
+    assert list(truth.columns) == ["playdata_id", "player_id", "defects", "sensor_lead_s",
+                                   "dup_of", "detail"]
+    legacy = {"lead_silence", "cut_zeros", "cut_truncated", "clip_hard", "noisy"}
+    kinds_plain = set(";".join(truth_plain.defects).split(";")) - {""}
+    assert kinds_plain <= legacy and kinds_plain  # the default corpus: legacy defects only
+    new = {k for d in truth.defects for k in d.split(";") if k} - legacy
+    assert new == {"dc_offset", "clip_normalised", "dead_channel", "false_stereo", "upsampled",
+                   "dropout", "sync_offset"}  # tiny: too few takes for a duplicate
+    assert _digest(plain / "labels.csv") == _digest(planted / "labels.csv")
+    untouched = truth.playdata_id[~truth.defects.str.split(";").map(lambda k: bool(set(k) & new))]
+    assert len(untouched) >= 8
+    for sid in untouched:
+        for rel in ("files/sound/sound_raw.wav", "files/hackkey/hackkey.csv", "meta.json"):
+            assert _digest(plain / "playdata" / sid / rel) == _digest(planted / "playdata" / sid
+                                                                      / rel), (sid, rel)
+    lead = truth.set_index("playdata_id").sensor_lead_s.astype(float)
+    sync = truth.playdata_id[truth.defects.str.contains("sync_offset")]
+    assert (lead[sync] > 0.5).all() and (lead.drop(sync) <= 0.3).all()
+
+
+def test_duplicates_copy_a_take_under_another_player(tmp_path):
+    from profy.data._synth_config import DefectRates
+
+    cfg = replace(SIZES["tiny"], defects=DefectRates(duplicate=0.15))
+    root = synthesize_corpus(tmp_path / "dups", config=cfg, seed=2).out_dir
+    truth = pd.read_csv(root / "planted_defects.csv", dtype=str, keep_default_na=False)
+    dups = truth[truth.dup_of != ""]
+    assert len(dups) >= 2 and (dups.defects == "duplicate").all()
+    labels = _labels(root)
+    players = truth.set_index("playdata_id").player_id
+    for row in dups.itertuples():
+        assert players[row.dup_of] != row.player_id  # filed under a second player id
+        assert set(labels.player_id[labels.playdata_id == row.playdata_id]) == {row.player_id}
+        a, _ = sf.read(root / "playdata" / row.playdata_id / "files/sound/sound_raw.wav")
+        b, _ = sf.read(root / "playdata" / row.dup_of / "files/sound/sound_raw.wav")
+        assert a.shape[0] <= b.shape[0] and not np.array_equal(a, b[: a.shape[0]])

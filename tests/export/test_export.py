@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from profy.config import config_hash
-from profy.export import NormalizedModel, input_names, output_names, select_models
+from profy.contract.model_io import input_names, output_names
+from profy.export import NormalizedModel, select_models
 from profy.export._references import MIN_FRAMES, held_out_ids, load_raw
 from profy.features import FeatureStore, NormStats
 from profy.training import load_checkpoint, load_corpus, normalize_fold

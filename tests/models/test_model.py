@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 import profy.models as models
 from profy.config import ModelConfig, from_dict
+from profy.contract.model_io import MODES
 from profy.errors import ConfigError
 from profy.models import (
-    MODES,
     Conv1dResampler,
     FusionGate,
     MaskedAttentionPool,

@@ -1,0 +1,53 @@
+"""``profy``'s parser is built per command: each ``profy.commands`` module registers its
+own subcommands next to its handlers; building the parser loads no model code."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import textwrap
+
+from profy.cli import build_parser
+from profy.commands import COMMANDS
+
+# The order ``profy --help`` has always listed them in.
+ORDER = ["synth", "data", "features", "train", "collect", "tag", "tags", "ablate", "export",
+         "demo", "report", "release-notes"]
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+def test_every_command_is_registered_by_its_own_module_in_help_order():
+    subs = _subcommands(build_parser())
+    assert list(subs) == ORDER
+    for name, sub in subs.items():
+        nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+        handlers = ([p.get_default("func") for p in nested[0].choices.values()] if nested
+                    else [sub.get_default("func")])
+        for handler in handlers:  # the handler lives in the module that registered it
+            module = sys.modules[handler.__module__]
+            assert module in COMMANDS and callable(module.add_parser), (name, module)
+            probe = argparse.ArgumentParser().add_subparsers()
+            module.add_parser(probe)
+            assert name in probe.choices, (name, module.__name__)
+
+
+def test_building_the_parser_loads_no_model_code():
+    code = textwrap.dedent("""
+        import contextlib, io, sys
+        from profy.cli import main
+        for argv in (["--help"], ["train", "--help"], ["export", "--help"]):
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+                main(argv)
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchaudio")
+                       or m.startswith(("profy.training", "profy.features", "profy.models")))
+        print(",".join(heavy))
+    """)
+    result = subprocess.run([sys.executable, "-"], input=code, text=True, capture_output=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "", result.stdout
