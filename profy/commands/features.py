@@ -30,7 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from profy.config import FeatureConfig
     from profy.contract.layout import MANIFEST_FILE
-    from profy.data import build_manifest, read_manifest, write_manifest
+    from profy.data import InputPolicy, build_manifest, read_manifest, write_manifest
+    from profy.data._take_memo import TAKE_MEMO_FILE, TakeMemo
     from profy.features import compute_features
     from profy.features._shard import parse_shard
 
@@ -38,7 +39,12 @@ def run(args: argparse.Namespace) -> int:
     if args.manifest is not None:  # reuse `profy data prepare`'s: skips re-parsing every CSV
         table = read_manifest(args.manifest)
     else:
-        manifest = build_manifest(args.root, labels_path=args.labels, progress=True)
+        cache_dir = args.cache if args.cache is not None else args.out / "cache"
+        policy = InputPolicy.from_features(FeatureConfig())  # the features' own
+        # Takes checked by an earlier run, unchanged on disk, are not parsed again.
+        memo = TakeMemo(cache_dir / TAKE_MEMO_FILE, policy)
+        manifest = build_manifest(args.root, labels_path=args.labels, progress=True,
+                                  policy=policy, memo=memo)
         if shard is None:  # a shard pod writes cache entries only
             write_manifest(manifest, args.out / MANIFEST_FILE)
         table = manifest.table

@@ -26,6 +26,7 @@ from profy.data._labels import TakeLabels, read_labels
 from profy.data._paths import audio_path, relative_to_root, sensor_path, take_dir
 from profy.data._policy import InputPolicy
 from profy.data._readers import AudioData, SensorData, audio_info, read_audio, read_sensor
+from profy.data._take_memo import TakeMemo
 from profy.errors import (
     DataError,
     MalformedFileError,
@@ -110,8 +111,32 @@ def check_take_sensor(path: Path, policy: InputPolicy) -> SensorData:
     return sensor
 
 
-def _check_take(root: Path, sample_id: str, policy: InputPolicy) -> _Checked:
-    """Read one take's audio and sensor CSV under ``policy``; never raises a ``DataError``."""
+def _remembered(root: Path, sample_id: str, memo: TakeMemo) -> tuple[_Checked | None, Any]:
+    """A take the memo holds unchanged (its checked row), else ``None`` and the stamps to
+    remember it under once it is read."""
+    try:
+        audio, sensor = audio_path(root, sample_id), sensor_path(root, sample_id)
+    except UnsafePathError:
+        return None, None  # the full check reports it
+    hit = memo.get(audio, sensor)
+    if hit is None:
+        return None, memo.stamps(audio, sensor)
+    return ({"audio_path": relative_to_root(root, audio),
+             "sensor_path": relative_to_root(root, sensor), **hit}, None, None), None
+
+
+def _check_take(root: Path, sample_id: str, policy: InputPolicy,
+                memo: TakeMemo | None = None) -> _Checked:
+    """Read one take's audio and sensor CSV under ``policy``; never raises a ``DataError``.
+
+    With ``memo``, a take whose two files are unchanged since they passed is not read
+    (:class:`~profy.data._take_memo.TakeMemo`), and a take that passes is remembered.
+    """
+    stamps = None
+    if memo is not None:
+        checked, stamps = _remembered(root, sample_id, memo)
+        if checked is not None:
+            return checked
     try:
         folder = take_dir(root, sample_id)
     except UnsafePathError as exc:
@@ -148,6 +173,8 @@ def _check_take(root: Path, sample_id: str, policy: InputPolicy) -> _Checked:
         "channels": int(audio.samples.shape[1]), "sensor_rows": int(sensor.times.shape[0]),
         "sensor_rate_hz": sensor.rate_hz,
     }
+    if memo is not None and stamps is not None:
+        memo.put(a_path, s_path, row, stamps=stamps)
     return row, None, None
 
 
@@ -157,11 +184,11 @@ def _count_unlabelled(playdata: Path, labelled: set[str]) -> int:
 
 
 def _check_all(root: Path, ids: Sequence[str], workers: int, progress: bool,
-               policy: InputPolicy) -> list[_Checked]:
+               policy: InputPolicy, memo: TakeMemo | None) -> list[_Checked]:
     """Check every take, in ``ids`` order, on ``workers`` threads."""
     def run(tick: Callable[[], None]) -> list[_Checked]:
         def one(sample_id: str) -> _Checked:
-            result = _check_take(root, sample_id, policy)
+            result = _check_take(root, sample_id, policy, memo)
             tick()
             return result
 
@@ -205,7 +232,8 @@ def _failure(problems: list[tuple[Problem, type[DataError]]], root: Path,
 
 def build_manifest(root: str | Path, *, labels_path: str | Path | None = None,
                    skip_bad: bool = False, progress: bool = False, workers: int = 2,
-                   policy: InputPolicy | None = None) -> Manifest:
+                   policy: InputPolicy | None = None, memo: TakeMemo | None = None
+                   ) -> Manifest:
     """Check every labelled take of a corpus and tabulate the good ones.
 
     Args:
@@ -216,6 +244,8 @@ def build_manifest(root: str | Path, *, labels_path: str | Path | None = None,
         workers: threads reading takes in parallel (1 = sequential). (Default: ``2``)
         policy: the input policy; pass the one of the feature config the takes will be
             used with. (Default: ``InputPolicy.from_features()``, the default features)
+        memo: takes checked before, by file identity (:class:`TakeMemo`, built with the
+            same policy): unchanged takes are not read again; saved on return.
 
     Returns:
         ``Manifest`` whose table has one ``MANIFEST_SCHEMA`` row per good take.
@@ -237,8 +267,12 @@ def build_manifest(root: str | Path, *, labels_path: str | Path | None = None,
     labels = read_labels(root / LABELS_FILE if labels_path is None else labels_path)
     takes = labels.takes
     ids = list(takes["sample_id"])
-    checked = _check_all(root, ids, max(1, int(workers)), progress,
-                         policy or InputPolicy.from_features())
+    policy = policy or InputPolicy.from_features()
+    if memo is not None and memo.policy != TakeMemo.policy_key(policy):
+        raise ValueError("the take memo was built for another input policy")
+    checked = _check_all(root, ids, max(1, int(workers)), progress, policy, memo)
+    if memo is not None:
+        memo.save()
 
     rows: list[dict[str, Any]] = []
     problems: list[tuple[Problem, type[DataError]]] = []
