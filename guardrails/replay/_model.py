@@ -18,7 +18,7 @@ from guardrails.errors import ArtifactError, BadInputError
 from guardrails.replay._features import FeatureBatch
 from profy.contract import layout
 
-__all__ = ["OnnxModel", "Prediction", "default_registry", "macro_f1", "resolve"]
+__all__ = ["OnnxModel", "Prediction", "default_registry", "resolve"]
 
 
 def default_registry(run_or_dir: Path) -> Path:
@@ -43,14 +43,6 @@ def resolve(registry: str | Path, tag: str, *, verify: bool = True):
     except ProfyError as exc:
         path = getattr(exc, "path", None) or registry
         raise BadInputError(path, getattr(exc, "problem", None) or str(exc)) from None
-
-
-def macro_f1(labels: np.ndarray, pred: np.ndarray) -> float:
-    """Macro F1 over classes 0 (amateur) and 1 (pro); a class with no support and no
-    prediction scores 0, as in ``profy.evaluation`` (sklearn ``zero_division=0``)."""
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(labels, pred, labels=[0, 1], average="macro", zero_division=0))
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from guardrails.errors import ArtifactError, BadInputError
+from guardrails.gates._metrics import macro_f1
 from guardrails.replay._features import CachedFeatures, FeatureBatch
-from guardrails.replay._model import default_registry, macro_f1, resolve
+from guardrails.replay._model import default_registry, resolve
 from profy.contract.layout import (
     CONFIG_FILE,
     CONFIG_HASH_FILE,

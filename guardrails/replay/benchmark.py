@@ -42,8 +42,9 @@ from guardrails._context import RunContext
 from guardrails._registry import register
 from guardrails._result import CheckResult
 from guardrails.errors import ArtifactError, BadInputError
+from guardrails.gates._metrics import macro_f1
 from guardrails.replay._features import batch_sha256
-from guardrails.replay._model import OnnxModel, macro_f1
+from guardrails.replay._model import OnnxModel
 from guardrails.replay._record import record, short
 from guardrails.replay._setup import (
     applies_candidate,

@@ -42,7 +42,8 @@ import numpy as np
 from guardrails._context import RunContext
 from guardrails._registry import register
 from guardrails._result import CheckResult
-from guardrails.replay._model import OnnxModel, macro_f1
+from guardrails.gates._metrics import macro_f1
+from guardrails.replay._model import OnnxModel
 from guardrails.replay._perturb import apply_level, levels_from_params
 from guardrails.replay._record import record, short
 from guardrails.replay._setup import applies_candidate, by_tag, open_replay, recorded
