@@ -33,6 +33,7 @@ __all__ = [
     "Conv1dResampler",
     "KeyFrontEnd",
     "SensorEncoder",
+    "pool_over_mels",
 ]
 
 
@@ -238,6 +239,22 @@ class SensorEncoder(nn.Module):
         return torch.where(mask[:, :, None], x, torch.zeros_like(x)), mask
 
 
+def pool_over_mels(attn: Tensor, x: Tensor) -> Tensor:
+    """Attention-weighted sum over mel bins: ``einsum("bhfl,bcfl->bhcl")`` as a batched
+    matmul, which is what einsum runs in eager (same numbers) and exports as an ONNX
+    ``MatMul`` (ONNX Runtime's ``Einsum`` kernel is several times slower at batch 1).
+
+    Args:
+        attn (Tensor): ``(B, heads, F, L)``, weights over ``F``.
+        x (Tensor): ``(B, C, F, L)``.
+
+    Returns:
+        Tensor: ``(B, heads, C, L)``.
+    """
+    # (B, L, heads, F) @ (B, L, F, C) -> (B, L, heads, C)
+    return (attn.permute(0, 3, 1, 2) @ x.permute(0, 3, 2, 1)).permute(0, 2, 3, 1)
+
+
 class AudioCNN2d(nn.Module):
     """``audio_cnn2d``: Conv2d stack over the log-mel image, mel axis collapsed by attention.
 
@@ -289,7 +306,7 @@ class AudioCNN2d(nn.Module):
             x = F.gelu(conv(x)) * mask[:, None, None, :].to(x.dtype)  # (B, C, F, L/2)
         scores = self.freq_score(x) + self.freq_bias  # (B, heads, F, L)
         attn = torch.softmax(scores, dim=2)  # over mel bins
-        pooled = torch.einsum("bhfl,bcfl->bhcl", attn, x)  # (B, heads, C, L)
+        pooled = pool_over_mels(attn, x)  # (B, heads, C, L)
         pooled = pooled.flatten(1, 2)  # (B, heads*C, L)
         return zero_invalid(self.proj(pooled), mask), mask  # (B, H, L)
 

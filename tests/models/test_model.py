@@ -439,3 +439,39 @@ def test_take_norm_refit_uses_exact_statistics_and_batches_of_one_train():
 def test_bad_key_front_end_values_are_rejected(bad):
     with pytest.raises(ConfigError):
         ModelConfig(**bad)
+
+
+@settings(max_examples=25, deadline=None)
+@given(b=st.integers(1, 4), length=st.integers(1, 40), h=st.integers(1, 24),
+       seed=st.integers(0, 2**16))
+def test_attention_pool_is_the_einsum_it_replaced(b, length, h, seed):
+    """The pool's weighted sum is a batched matmul (ONNX MatMul, not Einsum); it must equal
+    the ``einsum("bl,blh->bh")`` it replaced, gradients included, on any shape."""
+    gen = torch.Generator().manual_seed(seed)
+    pool = MaskedAttentionPool(h)
+    x = torch.randn(b, length, h, generator=gen, requires_grad=True)
+    mask = torch.rand(b, length, generator=gen) > 0.3
+    got = pool(x, mask)
+    xm = torch.where(mask[:, :, None], x, torch.zeros_like(x))
+    scores = pool.score(xm).squeeze(-1).masked_fill(~mask, -1e9)  # the pool's fill
+    w = torch.softmax(scores, dim=-1) * mask.any(dim=-1, keepdim=True).to(x.dtype)
+    want = torch.einsum("bl,blh->bh", w, xm)
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
+    (g_got,) = torch.autograd.grad(got.square().sum(), x)
+    (g_want,) = torch.autograd.grad(want.square().sum(), x)
+    torch.testing.assert_close(g_got, g_want, rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=20, deadline=None)
+@given(b=st.integers(1, 3), heads=st.integers(1, 4), c=st.integers(1, 8), f=st.integers(1, 16),
+       length=st.integers(1, 30), seed=st.integers(0, 2**16))
+def test_frequency_pooling_matmul_is_the_einsum_it_replaced(b, heads, c, f, length, seed):
+    """AudioCNN2d's sum over mel bins (a batched matmul) equals the einsum it replaced."""
+    from profy.models._encoders import pool_over_mels
+
+    gen = torch.Generator().manual_seed(seed)
+    attn = torch.softmax(torch.randn(b, heads, f, length, generator=gen), dim=2)
+    x = torch.randn(b, c, f, length, generator=gen)
+    got = pool_over_mels(attn, x)
+    torch.testing.assert_close(got, torch.einsum("bhfl,bcfl->bhcl", attn, x),
+                               rtol=1e-6, atol=1e-6)
