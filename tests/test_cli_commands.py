@@ -51,3 +51,17 @@ def test_building_the_parser_loads_no_model_code():
                             timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "", result.stdout
+
+
+def test_synth_sizes_come_from_the_synth_config(tmp_path):
+    """``--size`` offers exactly the generator's sizes (defect corpora included); another
+    size is a usage error (exit 2) listing them, before anything is written."""
+    from profy.data._synth_config import SIZES
+
+    synth = _subcommands(build_parser())["synth"]
+    (size,) = [a for a in synth._actions if "--size" in a.option_strings]
+    assert list(size.choices) == list(SIZES) and "full-defects" in size.choices
+    done = subprocess.run([sys.executable, "-m", "profy.cli", "synth", "--size", "huge",
+                           "--out", str(tmp_path / "c")], capture_output=True, text=True)
+    assert done.returncode == 2 and "full-defects" in done.stderr, done.stderr
+    assert not (tmp_path / "c").exists()
