@@ -33,11 +33,15 @@ def _features(root: Path, out: Path, cache: Path) -> None:
         raise SystemExit(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stderr[-2000:]}")
 
 
-def _tables(out: Path) -> tuple[bytes, bytes]:
+def _tables(out: Path) -> tuple:
     import pyarrow.parquet as pq
 
-    return tuple(pq.read_table(out / name).to_pandas().to_json().encode()
+    return tuple(pq.read_table(out / name)
                  for name in ("audio_stats.parquet", "feature_index.parquet"))
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    return all(x.equals(y, check_metadata=True) for x, y in zip(a, b, strict=True))
 
 
 def main() -> None:
@@ -58,6 +62,7 @@ def main() -> None:
             synthesize_corpus(root, size=args.size, seed=0, progress=True)
         cache = work / "cache"
         cold_s, _ = timed(lambda: _features(root, work / "cold", cache))
+        print(f"cold: {cold_s[0]:.1f} s", flush=True)
         memo = cache / "checked_takes.json"
         assert memo.is_file(), "the cold run wrote no checked-takes memo"
 
@@ -66,9 +71,11 @@ def main() -> None:
             _features(root, work / "no_memo", cache)
 
         no_memo_s, _ = timed(no_memo, repeats=args.repeats)
+        print(f"cached without the take memo: {min(no_memo_s):.1f} s", flush=True)
         cached_s, _ = timed(lambda: _features(root, work / "cached", cache),
                             repeats=args.repeats)
-        same = _tables(work / "cold") == _tables(work / "cached") == _tables(work / "no_memo")
+        cold = _tables(work / "cold")
+        same = _same(cold, _tables(work / "cached")) and _same(cold, _tables(work / "no_memo"))
         interp_s, _ = timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True),
                             repeats=args.repeats)
         import pyarrow.parquet as pq

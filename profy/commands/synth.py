@@ -11,12 +11,12 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from profy.data._synth_config import SIZES  # dataclasses only: cheap at parser build
-
     p = sub.add_parser("synth", help="write a synthetic corpus in the real Profy layout")
-    p.add_argument("--size", default="small", choices=list(SIZES), metavar="SIZE",
-                   help=f"{' | '.join(SIZES)} (default: small; *-defects plant recording "
-                        "defects, listed in planted_defects.csv)")
+    # synthesize_corpus checks it against profy.data's SIZES (exit 2 listing them);
+    # importing profy.data here would load pandas for every command's parser
+    p.add_argument("--size", default="small",
+                   help="tiny | small | medium | full, or NAME-defects with recording defects "
+                        "planted (listed in planted_defects.csv) (default: small)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, type=Path, help="corpus folder to write")
     p.set_defaults(func=run)

@@ -185,6 +185,8 @@ def _progress(enabled: bool) -> Any:
 
 def _compute_all(jobs: list[_Job], workers: int, advance: Any) -> Iterable[tuple]:
     """Compute the cache misses: in worker processes, or here for one worker."""
+    if not jobs:  # all cached: no torch, no workers
+        return
     if workers <= 1 or len(jobs) <= 1:
         import torch
 

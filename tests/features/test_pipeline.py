@@ -199,3 +199,25 @@ def test_changed_input_file_recomputes_only_that_take(featured, tmp_path):
     csv_path.write_text("\n".join(lines) + "\n")
     rerun = compute_features(root, manifest.table, tmp_path / "out", cache_dir=cache)
     assert (rerun.cache.hits, rerun.cache.misses) == (run.n_takes - 1, 1)
+
+
+def test_a_fully_cached_corpus_loads_no_torch(tmp_path, tiny_corpus_ro):
+    """``profy features`` on a corpus whose every take is cached reads the cache only: the
+    process never imports torch (its import is ~1.4 s of a ~3 s cached run)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    args = [str(tiny_corpus_ro), "--out", str(out), "--cache", str(cache), "--workers", "1"]
+    code = textwrap.dedent(f"""
+        import sys
+        from profy.cli import main
+        assert main(["features", *{args!r}]) == 0
+        print("TORCH", "torch" in sys.modules)
+    """)
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+            for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[-1].stderr
+    assert "TORCH True" in runs[0].stdout  # the cold run computed features
+    assert "TORCH False" in runs[1].stdout, runs[1].stdout
