@@ -34,21 +34,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _common import write_result  # noqa: E402
 
+from profy.data._synth_config import FLAGGED_BY  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 
-# rule -> planted defects it should flag (per take)
-TRUTH = {
-    "dc_offset.bounds": {"dc_offset"},
-    "true_peak.max": {"clip_hard"},
-    "clip_runs.max": {"clip_hard", "clip_normalised"},
-    "channel_balance.min": {"dead_channel"},
-    "stereo_residual.min": {"false_stereo"},
-    "bandwidth.min": {"upsampled"},
-    "noise_floor.max": {"noisy"},
-    "lead_silence.max": {"lead_silence"},
-    "dropout.max": {"dropout", "cut_zeros", "cut_truncated"},
-    "sync": {"sync_offset"},
-}
+TRUTH = FLAGGED_BY  # rule -> the planted defects that must break it
 
 
 def _score(flagged: set[str], truth: set[str]) -> dict:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields, replace
 
 from profy.errors import ConfigError
 
-__all__ = ["CUES", "DEFECT_KINDS", "SIZES", "DefectRates", "SynthConfig"]
+__all__ = ["CUES", "DEFECT_KINDS", "FLAGGED_BY", "SIZES", "DefectRates", "SynthConfig"]
 
 CUES = ("timing", "legato", "press", "brightness", "loudness")
 
@@ -20,6 +20,22 @@ CUES = ("timing", "legato", "press", "brightness", "loudness")
 # short or clipped audio), so each defect's ground truth is unambiguous.
 DEFECT_KINDS = ("dc_offset", "clip_normalised", "dead_channel", "false_stereo", "upsampled",
                 "dropout", "sync_offset", "duplicate")
+
+# The ground truth the recording checks are measured against: each data-quality rule
+# (guardrails' ``data.recording`` rule ids, and ``data.sync``) with the planted defects
+# (``planted_defects.csv`` kinds) that must break it. Used by the tests and the benchmark.
+FLAGGED_BY: dict[str, frozenset[str]] = {
+    "dc_offset.bounds": frozenset({"dc_offset"}),
+    "true_peak.max": frozenset({"clip_hard"}),
+    "clip_runs.max": frozenset({"clip_hard", "clip_normalised"}),
+    "channel_balance.min": frozenset({"dead_channel"}),
+    "stereo_residual.min": frozenset({"false_stereo"}),
+    "bandwidth.min": frozenset({"upsampled"}),
+    "noise_floor.max": frozenset({"noisy"}),
+    "lead_silence.max": frozenset({"lead_silence"}),
+    "dropout.max": frozenset({"dropout", "cut_zeros", "cut_truncated"}),
+    "sync": frozenset({"sync_offset"}),
+}
 
 
 @dataclass(frozen=True)

@@ -17,22 +17,11 @@ import yaml
 
 from guardrails.checks.data_quality_recording import RECORDING_RULES, SYNC_RULES, failing_takes
 from profy.data._readers import read_audio, read_sensor
+from profy.data._synth_config import FLAGGED_BY
 from profy.quality import take_quality
 
 CRITERIA = Path(__file__).parents[2] / "guardrails" / "criteria" / "default.yaml"
-# rule -> the planted defects that must break it (benchmarks/bench_quality.py uses the same)
-CASES = {
-    "dc_offset.bounds": {"dc_offset"},
-    "true_peak.max": {"clip_hard"},
-    "clip_runs.max": {"clip_hard", "clip_normalised"},
-    "channel_balance.min": {"dead_channel"},
-    "stereo_residual.min": {"false_stereo"},
-    "bandwidth.min": {"upsampled"},
-    "noise_floor.max": {"noisy"},
-    "lead_silence.max": {"lead_silence"},
-    "dropout.max": {"dropout", "cut_zeros", "cut_truncated"},
-    "sync": {"sync_offset"},
-}
+CASES = FLAGGED_BY  # rule -> the planted defects that must break it
 
 
 @pytest.fixture(scope="module")
