@@ -126,3 +126,22 @@ def test_guardrails_cli_lists_failing_takes_in_full(run, tmp_path):
     dc = next(r for r in gx["results"] if r["expectation_config"]["meta"]["rule"] ==
               "dc_offset.bounds")
     assert sorted(r["sample_id"] for r in dc["result"]["unexpected_index_list"]) == sorted(ids)
+
+
+def test_a_pass_allowed_by_mostly_still_counts_the_takes_outside_a_bound(run, tmp_path):
+    """``mostly`` lets a few bad takes through the corpus-level rule; the green line must
+    still say how many takes broke which rule (not read as if none did)."""
+    run_dir, _ = run
+    table = pq.read_table(run_dir / "audio_stats.parquet")
+    broken = tmp_path / "run"
+    shutil.copytree(run_dir, broken)
+    values = table.column("dc_offset").to_pylist()
+    values[0] = 0.5  # one take of the corpus: within mostly=0.85
+    idx = table.schema.get_field_index("dc_offset")
+    pq.write_table(table.set_column(idx, table.schema.field("dc_offset"),
+                                    pa.array(values, pa.float64())), broken / "audio_stats.parquet")
+    result = _check(broken, "data.recording")
+    bad = result.details["failing_takes"]["dc_offset.bounds"]
+    assert result.passed and table.column("sample_id")[0].as_py() in bad
+    assert f"dc_offset.bounds {len(bad)}" in result.message, result.message
+    assert "allowed by mostly=0.85" in result.message
