@@ -30,27 +30,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from profy.config import FeatureConfig
     from profy.contract.layout import MANIFEST_FILE
-    from profy.data import InputPolicy, build_manifest, read_manifest, write_manifest
-    from profy.data._take_memo import TAKE_MEMO_FILE, TakeMemo
-    from profy.features import compute_features
+    from profy.data import read_manifest, write_manifest
+    from profy.features import compute_features, featurize_corpus
     from profy.features._shard import parse_shard
 
     shard = None if args.shard is None else parse_shard(args.shard)  # bad K/N: exit 2 now
     if args.manifest is not None:  # reuse `profy data prepare`'s: skips re-parsing every CSV
-        table = read_manifest(args.manifest)
+        done = compute_features(args.root, read_manifest(args.manifest), args.out,
+                                cfg=FeatureConfig(), cache_dir=args.cache,
+                                workers=args.workers, progress=True, shard=shard)
     else:
-        cache_dir = args.cache if args.cache is not None else args.out / "cache"
-        policy = InputPolicy.from_features(FeatureConfig())  # the features' own
-        # Takes checked by an earlier run, unchanged on disk, are not parsed again.
-        memo = TakeMemo(cache_dir / TAKE_MEMO_FILE, policy)
-        manifest = build_manifest(args.root, labels_path=args.labels, progress=True,
-                                  policy=policy, memo=memo)
+        # One pass: each take's files are read, checked, hashed and featurized once, in
+        # the workers; takes checked by an earlier run and unchanged are not read again.
+        manifest, done = featurize_corpus(args.root, args.out, labels_path=args.labels,
+                                          cfg=FeatureConfig(), cache_dir=args.cache,
+                                          workers=args.workers, progress=True, shard=shard)
         if shard is None:  # a shard pod writes cache entries only
             write_manifest(manifest, args.out / MANIFEST_FILE)
-        table = manifest.table
-    done = compute_features(args.root, table, args.out, cfg=FeatureConfig(),
-                            cache_dir=args.cache, workers=args.workers, progress=True,
-                            shard=shard)
     if shard is not None:
         cache = done.cache
         console().print(

@@ -34,8 +34,9 @@ from profy.errors import (
     UnsafePathError,
 )
 
-__all__ = ["Manifest", "Problem", "build_manifest", "check_take_audio", "check_take_sensor",
-           "read_manifest", "write_manifest", "write_quarantine"]
+__all__ = ["Manifest", "Problem", "TakeRead", "assemble_manifest", "build_manifest",
+           "check_take_audio", "check_take_sensor", "open_corpus", "read_manifest", "read_take",
+           "remembered", "write_manifest", "write_quarantine"]
 
 _SHOW = 5  # bad takes spelled out in an error message
 # When one build finds several kinds of problem, the most serious names the error.
@@ -111,7 +112,7 @@ def check_take_sensor(path: Path, policy: InputPolicy) -> SensorData:
     return sensor
 
 
-def _remembered(root: Path, sample_id: str, memo: TakeMemo) -> tuple[_Checked | None, Any]:
+def remembered(root: Path, sample_id: str, memo: TakeMemo) -> tuple[_Checked | None, Any]:
     """A take the memo holds unchanged (its checked row), else ``None`` and the stamps to
     remember it under once it is read."""
     try:
@@ -125,28 +126,39 @@ def _remembered(root: Path, sample_id: str, memo: TakeMemo) -> tuple[_Checked | 
              "sensor_path": relative_to_root(root, sensor), **hit}, None, None), None
 
 
-def _check_take(root: Path, sample_id: str, policy: InputPolicy,
-                memo: TakeMemo | None = None) -> _Checked:
+@dataclass(frozen=True)
+class TakeRead:
+    """One take read once and checked: its manifest fields and arrays, or its problem."""
+
+    row: dict[str, Any] | None
+    problem: Problem | None = None
+    kind: type[DataError] | None = None
+    audio: AudioData | None = None
+    sensor: SensorData | None = None
+
+    @property
+    def checked(self) -> _Checked:
+        """The result without the arrays (what :func:`build_manifest` keeps)."""
+        return self.row, self.problem, self.kind
+
+
+def read_take(root: Path, sample_id: str, policy: InputPolicy) -> TakeRead:
     """Read one take's audio and sensor CSV under ``policy``; never raises a ``DataError``.
 
-    With ``memo``, a take whose two files are unchanged since they passed is not read
-    (:class:`~profy.data._take_memo.TakeMemo`), and a take that passes is remembered.
+    The arrays come back with the fields, so a caller that goes on to compute features
+    (``profy features``' worker processes) parses each file once.
     """
-    stamps = None
-    if memo is not None:
-        checked, stamps = _remembered(root, sample_id, memo)
-        if checked is not None:
-            return checked
     try:
         folder = take_dir(root, sample_id)
     except UnsafePathError as exc:
-        return None, Problem(sample_id, relative_to_root(root, exc.path), exc.problem), type(exc)
+        return TakeRead(None, Problem(sample_id, relative_to_root(root, exc.path), exc.problem),
+                        type(exc))
     if not folder.is_dir():
         if folder.exists():
-            return None, Problem(sample_id, relative_to_root(root, folder),
-                                 "take path is not a folder"), MalformedFileError
-        return None, Problem(sample_id, relative_to_root(root, folder),
-                             "take folder does not exist"), MissingInputError
+            return TakeRead(None, Problem(sample_id, relative_to_root(root, folder),
+                                          "take path is not a folder"), MalformedFileError)
+        return TakeRead(None, Problem(sample_id, relative_to_root(root, folder),
+                                      "take folder does not exist"), MissingInputError)
     found: dict[str, Any] = {}
     errors: list[DataError] = []
     steps: tuple[tuple[str, Callable[..., Path], Callable[..., Any]], ...] = (
@@ -160,11 +172,11 @@ def _check_take(root: Path, sample_id: str, policy: InputPolicy,
     if errors:
         kind = next(k for k in _SEVERITY if any(isinstance(e, k) for e in errors))
         if len(errors) == 1:
-            return None, Problem(sample_id, relative_to_root(root, errors[0].path),
-                                 errors[0].problem), kind
+            return TakeRead(None, Problem(sample_id, relative_to_root(root, errors[0].path),
+                                          errors[0].problem), kind)
         # Both files bad: blame the take folder and spell out each file's problem.
         both = "; ".join(f"{relative_to_root(folder, e.path)}: {e.problem}" for e in errors)
-        return None, Problem(sample_id, relative_to_root(root, folder), both), kind
+        return TakeRead(None, Problem(sample_id, relative_to_root(root, folder), both), kind)
     (a_path, audio), (s_path, sensor) = found["audio"], found["sensor"]
     row = {
         "audio_path": relative_to_root(root, a_path),
@@ -173,9 +185,26 @@ def _check_take(root: Path, sample_id: str, policy: InputPolicy,
         "channels": int(audio.samples.shape[1]), "sensor_rows": int(sensor.times.shape[0]),
         "sensor_rate_hz": sensor.rate_hz,
     }
-    if memo is not None and stamps is not None:
-        memo.put(a_path, s_path, row, stamps=stamps)
-    return row, None, None
+    return TakeRead(row, audio=audio, sensor=sensor)
+
+
+def _check_take(root: Path, sample_id: str, policy: InputPolicy,
+                memo: TakeMemo | None = None) -> _Checked:
+    """Read one take's audio and sensor CSV under ``policy``; never raises a ``DataError``.
+
+    With ``memo``, a take whose two files are unchanged since they passed is not read
+    (:class:`~profy.data._take_memo.TakeMemo`), and a take that passes is remembered.
+    """
+    stamps = None
+    if memo is not None:
+        checked, stamps = remembered(root, sample_id, memo)
+        if checked is not None:
+            return checked
+    read = read_take(root, sample_id, policy)
+    if memo is not None and stamps is not None and read.row is not None:
+        memo.put(root / read.row["audio_path"], root / read.row["sensor_path"], read.row,
+                 stamps=stamps)
+    return read.checked
 
 
 def _count_unlabelled(playdata: Path, labelled: set[str]) -> int:
@@ -258,22 +287,48 @@ def build_manifest(root: str | Path, *, labels_path: str | Path | None = None,
             path escapes the root, or one of its files is broken. Every bad take is
             counted in the message, the first few by id and problem.
     """
-    root = Path(root).absolute()
-    if not root.is_dir():
-        raise MissingInputError(root, "corpus root does not exist or is not a folder")
-    playdata = root / "playdata"
-    if not playdata.is_dir():
-        raise MissingInputError(playdata, "no playdata/ folder: not a Profy corpus root")
-    labels = read_labels(root / LABELS_FILE if labels_path is None else labels_path)
-    takes = labels.takes
-    ids = list(takes["sample_id"])
+    root, labels = open_corpus(root, labels_path)
+    ids = list(labels.takes["sample_id"])
     policy = policy or InputPolicy.from_features()
     if memo is not None and memo.policy != TakeMemo.policy_key(policy):
         raise ValueError("the take memo was built for another input policy")
     checked = _check_all(root, ids, max(1, int(workers)), progress, policy, memo)
     if memo is not None:
         memo.save()
+    return assemble_manifest(root, labels, checked, skip_bad=skip_bad)
 
+
+def open_corpus(root: str | Path, labels_path: str | Path | None = None
+                ) -> tuple[Path, TakeLabels]:
+    """The corpus root (absolute) and its labels, before any take is read.
+
+    Raises:
+        MissingInputError: no root, no ``playdata/`` or no labels file.
+        LabelsError: the labels file is malformed or inconsistent.
+    """
+    root = Path(root).absolute()
+    if not root.is_dir():
+        raise MissingInputError(root, "corpus root does not exist or is not a folder")
+    playdata = root / "playdata"
+    if not playdata.is_dir():
+        raise MissingInputError(playdata, "no playdata/ folder: not a Profy corpus root")
+    return root, read_labels(root / LABELS_FILE if labels_path is None else labels_path)
+
+
+def assemble_manifest(root: Path, labels: TakeLabels, checked: Sequence[_Checked], *,
+                      skip_bad: bool = False, ids: Sequence[str] | None = None) -> Manifest:
+    """The manifest of checked takes (one result per take of ``labels``, in their order).
+
+    Args:
+        ids: the takes ``checked`` covers when not every labelled take (a shard).
+
+    Raises:
+        DataError: (without ``skip_bad``) a take is bad; every bad take is counted.
+    """
+    takes = labels.takes
+    if ids is not None:
+        takes = takes[takes["sample_id"].isin(set(ids))]
+    playdata = root / "playdata"
     rows: list[dict[str, Any]] = []
     problems: list[tuple[Problem, type[DataError]]] = []
     for record, (row, problem, kind) in zip(takes.to_dict("records"), checked, strict=True):
@@ -288,7 +343,8 @@ def build_manifest(root: str | Path, *, labels_path: str | Path | None = None,
     table = pa.table(columns, schema=MANIFEST_SCHEMA)  # rows follow takes: sorted by id
     return Manifest(table=table, root=root, labels=labels,
                     quarantined=tuple(p for p, _ in problems),
-                    n_unlabelled_on_disk=_count_unlabelled(playdata, set(ids)))
+                    n_unlabelled_on_disk=_count_unlabelled(playdata,
+                                                           set(labels.takes["sample_id"])))
 
 
 def write_manifest(manifest: Manifest, path: str | Path) -> Path:

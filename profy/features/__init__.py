@@ -4,7 +4,8 @@ global normalization and SpecAugment.
 ``functional`` holds pure tensor functions, ``transforms`` their ``nn.Module`` wrappers;
 :class:`FeatureExtractor` composes them per take, :class:`NormFitter` fits the
 training-fold statistics that :func:`apply_global_norm` applies; :func:`compute_features`
-runs the extractor over a corpus through a content-addressed cache.
+runs the extractor over a corpus through a content-addressed cache, and
+:func:`featurize_corpus` checks a corpus's takes and featurizes them in one pass.
 
 Names load on first use (PEP 562): ``profy features`` on a fully cached corpus needs the
 cache and the pipeline, not torch, so ``from profy.features import compute_features``
@@ -27,6 +28,7 @@ _WHERE = {
                      "apply_global_norm", "apply_sensor_norm", "check_config_hash",
                      "sample_ids_sha256"], "_normalization"),
     **dict.fromkeys(["FeatureRun", "FeatureStore", "compute_features"], "_pipeline"),
+    "featurize_corpus": "_corpus",
     **dict.fromkeys(["N_KEYS", "AudioQuality", "per_sample_zscore"], "functional"),
     **dict.fromkeys(["GlobalNormalize", "LogMel", "SensorFraming", "SilenceMask",
                      "TimeMaskAugment"], "transforms"),
@@ -75,6 +77,7 @@ __all__ = [
     "check_config_hash",
     "compute_features",
     "extract_take",
+    "featurize_corpus",
     "file_sha256",
     "fit_fold_norm_stats",
     "functional",

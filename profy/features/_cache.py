@@ -25,7 +25,9 @@ from profy.contract.hashing import file_sha256
 from profy.contract.hashing import payload_sha256 as _payload_sha256
 from profy.contract.model_io import CACHE_FORMAT  # bump there when the entry layout changes
 
-__all__ = ["CacheStats", "FeatureCache", "HashMemo", "cache_key", "file_sha256"]
+__all__ = ["HASH_MEMO_FILE", "CacheStats", "FeatureCache", "HashMemo", "cache_key", "file_sha256"]
+
+HASH_MEMO_FILE = "file_hashes.json"  # in the cache folder, beside checked_takes.json
 
 
 def cache_key(audio_sha256: str, sensor_sha256: str, feature_config_hash: str) -> str:
@@ -166,6 +168,19 @@ class HashMemo:
         self._data[key] = [*stamp, digest]
         self._dirty = True
         return digest
+
+    def record(self, file: str | Path, digest: str, stamp: list[int] | None) -> None:
+        """Remember a digest computed elsewhere (a worker) under the ``(size, mtime_ns,
+        inode)`` taken before that read; a file changed since then is not recorded."""
+        file = Path(file)
+        try:
+            st = os.stat(file)
+        except OSError:
+            return
+        now = [st.st_size, st.st_mtime_ns, st.st_ino]
+        if stamp is not None and list(stamp) == now:
+            self._data[str(file.resolve())] = [*now, digest]
+            self._dirty = True
 
     def save(self) -> None:
         """Write the memo atomically if anything was added."""

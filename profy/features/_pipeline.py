@@ -24,7 +24,13 @@ from profy.config import FeatureConfig, config_hash, from_dict, to_dict
 from profy.contract.atomic import write_parquet_atomic
 from profy.contract.layout import AUDIO_STATS_FILE, FEATURE_INDEX_FILE
 from profy.contract.schemas import AUDIO_STATS_SCHEMA, FEATURE_INDEX_SCHEMA, QUALITY_FIELDS
-from profy.features._cache import CacheStats, FeatureCache, HashMemo, cache_key
+from profy.features._cache import (
+    HASH_MEMO_FILE,
+    CacheStats,
+    FeatureCache,
+    HashMemo,
+    cache_key,
+)
 from profy.features._shard import Shard, shard_rows
 from profy.quality.take import from_arrays, take_quality, to_arrays
 
@@ -71,9 +77,20 @@ def _extractor(cfg_dict: dict[str, Any]) -> Any:
     return _WORKER_STATE["extractor"]
 
 
+# One compute thread per worker process, for every library that starts its own pool:
+# with N workers on N cores, each BLAS also starting N threads, the threads spin-wait on
+# each other. On 2 cores numpy's OpenBLAS (the recording checks' matmuls) made each take
+# 1.9x slower in the pool than alone (231 vs 123 ms); held to one thread: 115-120 ms.
+_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def _init_worker() -> None:
     import torch
+    from threadpoolctl import threadpool_limits
 
+    for name in _THREAD_ENV:  # libraries loaded later (scipy's own OpenBLAS) read these
+        os.environ[name] = "1"
+    threadpool_limits(limits=1)  # those loaded already (numpy's OpenBLAS)
     torch.set_num_threads(1)  # one process per core beats two threads per take here
 
 
@@ -102,6 +119,11 @@ class _Job:
     meta: dict[str, str]
     cfg_dict: dict[str, Any]
     cache_dir: str
+
+    @property
+    def take_dir(self) -> Path:
+        """The take's folder (``playdata/<id>``), for messages."""
+        return self.audio_file.parent.parent.parent
 
     @property
     def index_row(self) -> dict[str, str]:
@@ -141,12 +163,22 @@ def _compute(job: _Job) -> dict[str, Any]:
     """
     from profy.data._manifest import check_take_audio, check_take_sensor
     from profy.data._policy import InputPolicy
-    from profy.errors import FeatureError, ProfyError
 
     policy = InputPolicy.from_features(_extractor(job.cfg_dict).cfg)  # built once per worker
     audio = check_take_audio(job.audio_file, policy)
     sensor = check_take_sensor(job.sensor_file, policy)
-    take = job.audio_file.parent.parent.parent
+    return compute_take(job, audio, sensor)
+
+
+def compute_take(job: _Job, audio: Any, sensor: Any) -> dict[str, Any]:
+    """Features and recording checks of one take's arrays, stored under ``job.key``.
+
+    Returns:
+        The take's ``audio_stats.parquet`` row (small: the arrays stay in the worker).
+    """
+    from profy.errors import FeatureError, ProfyError
+
+    take = job.take_dir
     try:
         feats = _extractor(job.cfg_dict)(audio.samples, audio.sample_rate, sensor.times,
                                          sensor.keys, source=str(take))
@@ -167,7 +199,7 @@ def _compute(job: _Job) -> dict[str, Any]:
               "quality": feats.quality, "scalars": np.asarray(scalars, dtype=np.float64),
               **recording}
     FeatureCache(job.cache_dir).put(job.key, arrays, meta=job.meta)
-    return _stats_row(job.sample_id, arrays)  # small: the arrays stay in the worker
+    return _stats_row(job.sample_id, arrays)
 
 
 def _progress(enabled: bool) -> Any:
@@ -183,19 +215,23 @@ def _progress(enabled: bool) -> Any:
                     TimeRemainingColumn(), disable=not enabled)
 
 
-def _compute_all(jobs: list[_Job], workers: int, advance: Any) -> Iterable[tuple]:
-    """Compute the cache misses: in worker processes, or here for one worker."""
+def run_jobs(jobs: list[Any], workers: int, advance: Any, fn: Any = _compute
+             ) -> Iterable[tuple]:
+    """``(job, fn(job))`` for each job, in order: in worker processes, or here for one
+    worker. ``fn`` must be a module-level function (the workers import it)."""
     if not jobs:  # all cached: no torch, no workers
         return
     if workers <= 1 or len(jobs) <= 1:
         import torch
+        from threadpoolctl import threadpool_limits
 
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # as in the workers: same numbers whatever --workers is
         try:
-            for job in jobs:
-                yield job, _compute(job)
-                advance()
+            with threadpool_limits(limits=1):
+                for job in jobs:
+                    yield job, fn(job)
+                    advance()
         finally:
             torch.set_num_threads(threads)
         return
@@ -211,7 +247,7 @@ def _compute_all(jobs: list[_Job], workers: int, advance: Any) -> Iterable[tuple
         try:
             # A worker's ProfyError arrives here as itself (the classes pickle), so the
             # CLI prints the same one line as with --workers 1.
-            for job, row in zip(jobs, pool.map(_compute, jobs, chunksize=chunk), strict=True):
+            for job, row in zip(jobs, pool.map(fn, jobs, chunksize=chunk), strict=True):
                 yield job, row
                 done += 1
                 advance()
@@ -219,7 +255,7 @@ def _compute_all(jobs: list[_Job], workers: int, advance: Any) -> Iterable[tuple
             pending = jobs[done:done + workers * chunk]
             raise FeatureError(
                 "a feature worker process died (killed, or out of memory) while computing "
-                "one of: " + ", ".join(str(j.audio_file.parent.parent.parent) for j in pending)
+                "one of: " + ", ".join(str(j.take_dir) for j in pending)
                 + "; rerun with --workers 1 to see which take") from None
 
 
@@ -252,7 +288,7 @@ def compute_features(root: str | Path, manifest: pa.Table, out_dir: str | Path, 
         rows = shard_rows(rows, shard)
     root = Path(root).resolve()
     workers = max(1, min(workers, os.cpu_count() or 1, len(rows) or 1))
-    memo = HashMemo(cache_dir / "file_hashes.json")
+    memo = HashMemo(cache_dir / HASH_MEMO_FILE)
     start = time.perf_counter()
     # Phase 1, here on threads (hashing and reads release the GIL): keys and cache hits.
     # Phase 2, worker processes: only the misses, so a fully cached rerun starts none.
@@ -272,7 +308,7 @@ def compute_features(root: str | Path, manifest: pa.Table, out_dir: str | Path, 
             else:
                 rows_by_id[job.sample_id] = row
                 bar.advance(task)
-        for job, row in _compute_all(misses, workers, lambda: bar.advance(task)):
+        for job, row in run_jobs(misses, workers, lambda: bar.advance(task)):
             rows_by_id[job.sample_id] = row
     stats_rows = [rows_by_id[job.sample_id] for job in jobs]
     index_rows = [job.index_row for job in jobs]
@@ -282,17 +318,25 @@ def compute_features(root: str | Path, manifest: pa.Table, out_dir: str | Path, 
                           cache_dir=cache_dir, n_takes=len(rows), seconds=seconds,
                           audio_seconds=float(sum(r["duration_s"] for r in rows)),
                           cache=cache_stats, feature_config_hash=cfg_hash)
+    return write_tables(out_dir, cache_dir, cfg_hash, stats_rows, index_rows, seconds=seconds,
+                        audio_seconds=float(sum(r["duration_s"] for r in rows)),
+                        cache=cache_stats)
+
+
+def write_tables(out_dir: Path, cache_dir: Path, cfg_hash: str, stats_rows: list[dict],
+                 index_rows: list[dict], *, seconds: float, audio_seconds: float,
+                 cache: CacheStats) -> FeatureRun:
+    """Write ``audio_stats.parquet`` and ``feature_index.parquet`` (atomically)."""
     stats_table = pa.Table.from_pylist(stats_rows, schema=AUDIO_STATS_SCHEMA)
     index_table = pa.Table.from_pylist(index_rows, schema=FEATURE_INDEX_SCHEMA.with_metadata({
-        **FEATURE_INDEX_SCHEMA.metadata, b"feature_config_hash": config_hash(cfg).encode(),
+        **FEATURE_INDEX_SCHEMA.metadata, b"feature_config_hash": cfg_hash.encode(),
         b"cache_dir": str(cache_dir.resolve()).encode()}))
     stats_path = write_parquet_atomic(stats_table, out_dir / AUDIO_STATS_FILE)
     index_path = write_parquet_atomic(index_table, out_dir / FEATURE_INDEX_FILE)
     return FeatureRun(out_dir=out_dir.resolve(), audio_stats_path=stats_path.resolve(),
                       index_path=index_path.resolve(), cache_dir=cache_dir.resolve(),
-                      n_takes=len(rows), seconds=seconds,
-                      audio_seconds=float(sum(r["duration_s"] for r in rows)),
-                      cache=cache_stats, feature_config_hash=config_hash(cfg))
+                      n_takes=len(stats_rows), seconds=seconds, audio_seconds=audio_seconds,
+                      cache=cache, feature_config_hash=cfg_hash)
 
 
 class FeatureStore:
