@@ -43,6 +43,7 @@ _FRAME = 2048
 _HOP = 64
 _BANDS = np.geomspace(300.0, 2000.0, 34)
 _QUIET_DB = 50.0
+_CHUNK = 256  # frames per FFT batch (256 x 2048 float64 = 4 MB)
 
 
 def fingerprint(x: np.ndarray, sample_rate: int, *,
@@ -73,11 +74,16 @@ def fingerprint(x: np.ndarray, sample_rate: int, *,
     if y.size < _FRAME + _HOP:
         return np.zeros(0, np.uint32)
     frames = np.lib.stride_tricks.sliding_window_view(y, _FRAME)[::_HOP]
-    power = np.abs(np.fft.rfft(frames * np.hanning(_FRAME), axis=1)) ** 2
     freqs = np.fft.rfftfreq(_FRAME, 1.0 / sr)
     idx = np.searchsorted(freqs, _BANDS)
-    csum = np.concatenate([np.zeros((power.shape[0], 1)), np.cumsum(power, axis=1)], axis=1)
-    energy = csum[:, idx[1:]] - csum[:, idx[:-1]]  # (frames, 33)
+    window, top = np.hanning(_FRAME), int(idx[-1])
+    energy = np.empty((frames.shape[0], idx.size - 1))  # (frames, 33)
+    for a in range(0, frames.shape[0], _CHUNK):  # chunks of frames stay in the CPU cache
+        power = np.abs(np.fft.rfft(frames[a:a + _CHUNK] * window, axis=1)[:, :top]) ** 2
+        csum = np.empty((power.shape[0], top + 1))
+        csum[:, 0] = 0.0
+        np.cumsum(power, axis=1, out=csum[:, 1:])  # bins past the top band are not summed
+        energy[a:a + _CHUNK] = csum[:, idx[1:]] - csum[:, idx[:-1]]
     total = energy.sum(axis=1)
     with np.errstate(divide="ignore"):
         log_e = np.log(energy + 1e-20)

@@ -108,7 +108,7 @@ def true_peak_dbtp(x: np.ndarray, *, oversample: int = 8, margin_db: float = 6.0
     if not peak > 0.0:
         return FLOOR_DB
     taps, delay = _phases(oversample)
-    k = taps.shape[0]
+    k, n = taps.shape[0], x.shape[0]
     best = peak
     for ch in range(x.shape[1]):
         hot = np.flatnonzero(mag[:, ch] >= peak * 10 ** (-margin_db / 20))
@@ -116,11 +116,15 @@ def true_peak_dbtp(x: np.ndarray, *, oversample: int = 8, margin_db: float = 6.0
             continue
         # outputs between samples n and n+1 come from x[n - k/2 + 1 .. n + k/2]
         centers = np.unique((hot[:, None] + np.arange(-2, 2)).ravel())
-        padded = np.pad(x[:, ch].astype(np.float64), (k, k))
-        windows = np.lib.stride_tricks.sliding_window_view(padded, k)
-        starts = centers - delay + 1 + k
-        ok = (starts >= 0) & (starts < windows.shape[0])
-        up = windows[starts[ok]] @ taps  # (centers, oversample)
+        # the k samples x[c - delay + 1 ...] around each center, zero outside the take
+        # (gathered, not a float64 copy of the whole channel padded by k zeros)
+        starts = centers - delay + 1
+        starts = starts[(starts >= -k) & (starts <= n)]
+        idx = starts[:, None] + np.arange(k)
+        inside = (idx >= 0) & (idx < n)
+        windows = x[:, ch][np.clip(idx, 0, n - 1)].astype(np.float64)
+        windows[~inside] = 0.0
+        up = windows @ taps  # (centers, oversample)
         if up.size:
             best = max(best, float(np.abs(up).max()))
     return float(20.0 * np.log10(best))

@@ -42,6 +42,7 @@ _SR = 11025  # the audio onset analysis rate
 _N_FFT = 1024
 _N_PARTIALS = 4
 _EXCLUDE_BLOCKS = 5  # the second peak lies at least 50 ms from the best one
+_CHUNK = 512  # frames per FFT batch (512 x 1024 float64 = 4 MB)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,9 @@ def sensor_blocks(times: np.ndarray, keys: np.ndarray, *, block_s: float = BLOCK
         keys: float `(rows, 88)` displacement (0 at rest, negative pressed).
     """
     times = np.asarray(times, dtype=np.float64)
-    keys = np.nan_to_num(np.asarray(keys, dtype=np.float64))
+    keys = np.asarray(keys, dtype=np.float64)
+    if not np.isfinite(keys).all():  # the input policy refuses these; kept for direct calls
+        keys = np.nan_to_num(keys)
     if times.size == 0:
         empty = np.zeros((keys.shape[1] if keys.ndim == 2 else 88, 0), np.float32)
         return SensorBlocks(empty, empty, np.zeros(0, bool))
@@ -90,7 +93,9 @@ def sensor_blocks(times: np.ndarray, keys: np.ndarray, *, block_s: float = BLOCK
     depth_rows = rest - keys  # (rows, 88), positive when pressed
     n_blocks = int(np.floor(max(float(times[-1]), 0.0) / block_s)) + 1
     edges = np.searchsorted(times, np.arange(n_blocks + 1) * block_s, side="left")
-    csum = np.vstack([np.zeros((1, depth_rows.shape[1])), np.cumsum(depth_rows, axis=0)])
+    csum = np.empty((depth_rows.shape[0] + 1, depth_rows.shape[1]))
+    csum[0] = 0.0
+    np.cumsum(depth_rows, axis=0, out=csum[1:])
     counts = np.diff(edges)
     sums = csum[edges[1:]] - csum[edges[:-1]]  # (blocks, 88)
     depth = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], 0.0)
@@ -134,7 +139,10 @@ def audio_onsets(x: np.ndarray, sample_rate: int, *,
     frames = np.lib.stride_tricks.sliding_window_view(padded, _N_FFT)[::hop][:n_blocks]
     freqs = np.fft.rfftfreq(_N_FFT, 1.0 / _SR)
     keep = freqs <= 2200.0
-    spec = np.abs(np.fft.rfft(frames * np.hanning(_N_FFT), axis=1)[:, keep])  # (blocks, bins)
+    window = np.hanning(_N_FFT)
+    spec = np.empty((frames.shape[0], int(keep.sum())))  # (blocks, bins)
+    for a in range(0, frames.shape[0], _CHUNK):  # chunks of frames stay in the CPU cache
+        spec[a:a + _CHUNK] = np.abs(np.fft.rfft(frames[a:a + _CHUNK] * window, axis=1)[:, keep])
     logmag = np.log1p(1000.0 * spec)
     flux = np.maximum(np.diff(logmag, axis=0, prepend=logmag[:1]), 0.0)
     return flux.T.astype(np.float32), freqs[keep]
