@@ -169,6 +169,16 @@ class HashMemo:
         self._dirty = True
         return digest
 
+    def known(self, file: str | Path) -> tuple[str, list[int]] | None:
+        """``(digest, stamp)`` of a file the memo holds unchanged, else ``None`` (no read)."""
+        try:
+            st = os.stat(file)
+        except OSError:
+            return None
+        record = self._data.get(str(Path(file).resolve()))
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+        return (str(record[3]), stamp) if record is not None and record[:3] == stamp else None
+
     def record(self, file: str | Path, digest: str, stamp: list[int] | None) -> None:
         """Remember a digest computed elsewhere (a worker) under the ``(size, mtime_ns,
         inode)`` taken before that read; a file changed since then is not recorded."""

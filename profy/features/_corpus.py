@@ -29,13 +29,13 @@ from profy.data._take_memo import TAKE_MEMO_FILE, TakeMemo
 from profy.features._cache import HASH_MEMO_FILE, CacheStats, HashMemo, cache_key, file_sha256
 from profy.features._pipeline import (
     FeatureRun,
-    _extractor,
     _Job,
     _lookup,
     _plan_job,
     _progress,
     compute_take,
     run_jobs,
+    worker_policy,
     write_tables,
 )
 from profy.features._shard import Shard, shard_rows
@@ -52,6 +52,7 @@ class _Unchecked:
     cfg_dict: dict[str, Any]
     cfg_hash: str
     cache_dir: str
+    known_hashes: tuple | None = None  # ((digest, stamp), (digest, stamp)) from the memo
 
     @property
     def take_dir(self) -> Path:
@@ -89,13 +90,16 @@ def _featurize(job: _Job | _Unchecked) -> _Outcome:
 
         return _Outcome(checked=(None, None, None), job=job, stats_row=_compute(job))
     stamps = _stamps(job)
-    policy = InputPolicy.from_features(_extractor(job.cfg_dict).cfg)  # built once per worker
-    read = read_take(job.root, job.sample_id, policy)
+    read = read_take(job.root, job.sample_id, worker_policy(job.cfg_dict))
     if read.row is None:
         return _Outcome(checked=read.checked)
     audio_file = job.root / read.row["audio_path"]
     sensor_file = job.root / read.row["sensor_path"]
-    hashes = file_sha256(audio_file), file_sha256(sensor_file)  # from the page cache
+    known = job.known_hashes
+    if known is not None and stamps is not None and (known[0][1], known[1][1]) == stamps:
+        hashes = known[0][0], known[1][0]  # hashed by an earlier run, unchanged since
+    else:
+        hashes = file_sha256(audio_file), file_sha256(sensor_file)  # from the page cache
     if stamps is None or TakeMemo.stamps(audio_file, sensor_file) != stamps:
         raise MalformedFileError(job.take_dir, "a file of this take changed while it was "
                                                "read; rerun `profy features`")
@@ -172,7 +176,8 @@ def featurize_corpus(root: str | Path, out_dir: str | Path, *,
             else:
                 stats_rows[job.sample_id] = row
                 bar.advance(task)
-        todo += [_Unchecked(sid, root, cfg_dict, cfg_hash, str(cache_dir))
+        todo += [_Unchecked(sid, root, cfg_dict, cfg_hash, str(cache_dir),
+                            _known_hashes(root, sid, hash_memo))
                  for sid in ids if sid not in known]
         for job, out in run_jobs(todo, workers, lambda: bar.advance(task), fn=_featurize):
             if isinstance(job, _Unchecked):
@@ -199,6 +204,19 @@ def featurize_corpus(root: str | Path, out_dir: str | Path, *,
                                   [stats_rows[sid] for sid in good],
                                   [jobs[sid].index_row for sid in good], seconds=seconds,
                                   audio_seconds=audio_seconds, cache=cache_stats)
+
+
+def _known_hashes(root: Path, sample_id: str, hash_memo: HashMemo) -> tuple | None:
+    """Both files' memoised digests and stamps, when the hash memo holds both unchanged."""
+    from profy.data._paths import audio_path, sensor_path
+    from profy.errors import UnsafePathError
+
+    try:
+        both = (hash_memo.known(audio_path(root, sample_id)),
+                hash_memo.known(sensor_path(root, sample_id)))
+    except UnsafePathError:
+        return None
+    return None if None in both else both
 
 
 def _remember(memo: TakeMemo, hash_memo: HashMemo, out: _Outcome) -> None:

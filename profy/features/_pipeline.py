@@ -68,13 +68,27 @@ class FeatureRun:
 
 
 def _extractor(cfg_dict: dict[str, Any]) -> Any:
-    from profy.features._extract import FeatureExtractor
+    from profy.features._extract import FeatureExtractor  # imports torch: first miss only
 
     key = config_hash(cfg_dict)
     if _WORKER_STATE.get("key") != key:
+        if _WORKER_STATE.get("worker"):
+            import torch
+
+            torch.set_num_threads(1)  # one process per core beats two threads per take here
         _WORKER_STATE.update(key=key, extractor=FeatureExtractor(from_dict(FeatureConfig,
                                                                            cfg_dict)))
     return _WORKER_STATE["extractor"]
+
+
+def worker_policy(cfg_dict: dict[str, Any]) -> Any:
+    """The input policy of a feature config, built once per process (no torch)."""
+    from profy.data._policy import InputPolicy
+
+    key = ("policy", config_hash(cfg_dict))
+    if key not in _WORKER_STATE:
+        _WORKER_STATE[key] = InputPolicy.from_features(from_dict(FeatureConfig, cfg_dict))
+    return _WORKER_STATE[key]
 
 
 # One compute thread per worker process, for every library that starts its own pool:
@@ -85,13 +99,12 @@ _THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _init_worker() -> None:
-    import torch
     from threadpoolctl import threadpool_limits
 
     for name in _THREAD_ENV:  # libraries loaded later (scipy's own OpenBLAS) read these
         os.environ[name] = "1"
     threadpool_limits(limits=1)  # those loaded already (numpy's OpenBLAS)
-    torch.set_num_threads(1)  # one process per core beats two threads per take here
+    _WORKER_STATE["worker"] = True  # torch, imported by the first miss, gets one thread
 
 
 def _stats_row(sample_id: str, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -162,9 +175,8 @@ def _compute(job: _Job) -> dict[str, Any]:
     an error the checks did not foresee still names the take's files in one line.
     """
     from profy.data._manifest import check_take_audio, check_take_sensor
-    from profy.data._policy import InputPolicy
 
-    policy = InputPolicy.from_features(_extractor(job.cfg_dict).cfg)  # built once per worker
+    policy = worker_policy(job.cfg_dict)
     audio = check_take_audio(job.audio_file, policy)
     sensor = check_take_sensor(job.sensor_file, policy)
     return compute_take(job, audio, sensor)
