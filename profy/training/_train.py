@@ -120,22 +120,26 @@ def train(cfg: RunConfig, data_root: str | Path, runs_dir: str | Path | None = N
     """
     from profy.data import InputPolicy, build_manifest
     from profy.data._quarantine import quality_thresholds
+    from profy.data._take_memo import TAKE_MEMO_FILE, TakeMemo
 
     if run_dir is None and runs_dir is None:
         raise ConfigError("train needs runs_dir or run_dir")
     if only_fold is not None and run_dir is None:  # each job would get its own experiment_*
         raise ConfigError("only_fold needs run_dir, the run folder the fold jobs share")
     thresholds = quality_thresholds(criteria) if skip_bad else None  # a bad file fails now
+    base = Path(runs_dir) if runs_dir is not None else Path(str(run_dir)).parent
+    cache = Path(cache_dir) if cache_dir is not None else base.resolve().parent / "cache"
     if manifest is None:
+        # Takes checked by an earlier run (or `profy features` on this cache) and unchanged
+        # on disk are not parsed again (the take memo, :mod:`profy.data._take_memo`).
+        policy = InputPolicy.from_features(cfg.features)
         manifest = build_manifest(data_root, labels_path=labels_path, skip_bad=skip_bad,
-                                  progress=progress,
-                                  policy=InputPolicy.from_features(cfg.features))
+                                  progress=progress, policy=policy,
+                                  memo=TakeMemo(cache / TAKE_MEMO_FILE, policy))
     splits = _splits(cfg, manifest)  # before any write: fail early
     folds = None if only_fold is None else select_folds(cfg.train.n_folds, [only_fold])
     folder, created, given = _target(runs_dir, run_dir)
     try:
-        base = Path(runs_dir) if runs_dir is not None else folder.run_dir.parent
-        cache = Path(cache_dir) if cache_dir is not None else base.resolve().parent / "cache"
         feats, splits = _prepare(cfg, data_root, folder, manifest, splits, cache,
                                  thresholds=thresholds, workers=workers, progress=progress)
     except BaseException:

@@ -92,3 +92,20 @@ def test_a_damaged_memo_costs_a_reread_never_a_wrong_row(tmp_path, monkeypatch, 
     table = _build(tmp_path / "c", memo).table
     assert sorted(reads.paths) == sorted(ids)
     assert table.equals(build_manifest(tmp_path / "c", workers=1).table)
+
+
+def test_a_second_train_on_the_same_cache_parses_no_take(tiny_corpus_ro, tmp_path, monkeypatch):
+    """`profy train` remembers the takes it checked in its feature cache: a rerun on the
+    unchanged corpus starts training without parsing a CSV again."""
+    from profy.cli import main
+
+    args = ["train", "--config", "mm-audiofix", "--data", str(tiny_corpus_ro), "--out",
+            str(tmp_path / "runs"), "--modes", "sensor", "--epochs", "1"]
+    first = _Reads(monkeypatch)
+    assert main(args) == 0
+    assert len(first.paths) > 0  # the first run read every take
+    monkeypatch.undo()
+    again = _Reads(monkeypatch)
+    assert main(args) == 0
+    assert again.paths == []
+    assert (tmp_path / "cache" / "checked_takes.json").is_file()
