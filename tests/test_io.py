@@ -5,7 +5,12 @@ import stat
 
 import pytest
 
-from profy.contract.atomic import atomic_path, atomic_write_json, atomic_write_text
+from profy.contract.atomic import (
+    atomic_create_bytes,
+    atomic_path,
+    atomic_write_json,
+    atomic_write_text,
+)
 
 
 def test_written_file_has_umask_mode(tmp_path):
@@ -28,3 +33,11 @@ def test_json_refuses_nan(tmp_path):
     with pytest.raises(ValueError):
         atomic_write_json(tmp_path / "x.json", {"f1": float("nan")})
     assert not list(tmp_path.iterdir())
+
+
+def test_atomic_create_keeps_the_first_writer(tmp_path):
+    path = tmp_path / "sub" / "a.json"
+    assert atomic_create_bytes(path, b"first") is True
+    assert atomic_create_bytes(path, b"second") is False
+    assert path.read_bytes() == b"first"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["a.json"]  # no staged leftovers

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 
 import profy.features.functional as F
-from profy.contract.atomic import atomic_write_json
+from profy.contract.atomic import atomic_write_json, json_bytes
 from profy.errors import FeatureError, LeakageError, MalformedFileError
 
 __all__ = ["NORM_STATS_VERSION", "STD_FLOOR", "NormFitter", "NormStats", "apply_global_norm",
@@ -88,6 +88,10 @@ class NormStats:
     def to_json(self, path: str | Path) -> Path:
         """Write atomically as JSON and return the path."""
         return atomic_write_json(path, self.to_dict())
+
+    def to_json_bytes(self) -> bytes:
+        """The bytes :meth:`to_json` writes."""
+        return json_bytes(self.to_dict())
 
     @classmethod
     def from_json(cls, path: str | Path, *, n_mels: int | None = None) -> NormStats:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from profy.contract.schemas import MODES, STD_DDOF
 from profy.errors import ConfigError
 from profy.features import FeatureStore, NormStats, file_sha256
 from profy.training._data import CorpusArrays, FoldInputs, load_corpus, normalize_fold
-from profy.training._fold import FoldRun, train_one
+from profy.training._fold import FoldRun, log_fold, train_one
 from profy.training._run_folder import LOG_FILE, RunFolder, fold_log_name
 from profy.training._telemetry import (
     RunLog,
@@ -40,6 +41,8 @@ from profy.training._telemetry import (
 )
 
 __all__ = ["CVResult", "resolve_device", "run_cv", "select_folds"]
+
+_FOLD_LINE = re.compile(r"FOLD mode=(\S+) fold=(\d+) ")  # as log_fold writes it
 
 
 @dataclass(frozen=True)
@@ -165,14 +168,13 @@ def _copy_audio_stats(plan: _Plan, audio_stats: str | Path | None) -> None:
 
 
 def _norm_stats(plan: _Plan, store: FeatureStore) -> dict[int, Path]:
-    """Each fold's normalization stats: fitted now, or (shared folder) the ones there."""
+    """Each fold's normalization stats: fitted now, or (shared folder) the ones there,
+    verified: the first job to publish a fold's stats wins, so every job logs its sha256."""
     from profy.features import fit_fold_norm_stats
 
     cfg, folder = plan.cfg, plan.folder
-    paths = {k: folder.norm_stats_path(k) for k in range(cfg.train.n_folds)}
-    if not (plan.shared and all(p.is_file() for p in paths.values())):
-        paths = fit_fold_norm_stats(store, plan.splits, folder.run_dir,
-                                    all_takes=cfg.train.norm_fit == "all")
+    paths = fit_fold_norm_stats(store, plan.splits, folder.run_dir,
+                                all_takes=cfg.train.norm_fit == "all", keep_existing=plan.shared)
     for fold, path in sorted(paths.items()):
         stats = NormStats.from_json(path, n_mels=cfg.features.n_mels)
         plan.log.line("NORM_REF", fold=fold, path=path.relative_to(folder.run_dir).as_posix(),
@@ -186,12 +188,21 @@ def _norm_stats(plan: _Plan, store: FeatureStore) -> dict[int, Path]:
     return paths
 
 
-def _finished_earlier(plan: _Plan) -> set[tuple[str, int]]:
-    """(mode, fold) pairs of this call whose shard a previous process finished."""
-    done = {(m, k) for m in plan.modes for k in plan.todo
-            if plan.shared and plan.folder.is_finished(m, k)}
-    for mode, fold in sorted(done):
+def _finished_earlier(plan: _Plan) -> dict[tuple[str, int], FoldRun]:
+    """(mode, fold) pairs of this call whose shard a previous process finished.
+
+    Each gets a ``SKIP`` line, and a ``FOLD`` line rebuilt from its shard if the log has
+    none: the previous process can die between finishing the shard and logging it.
+    """
+    done = {}
+    logged = {(m.group(1), int(m.group(2))) for m in map(_FOLD_LINE.match, plan.log.lines) if m}
+    for mode, fold in sorted((m, k) for m in plan.modes for k in plan.todo
+                             if plan.shared and plan.folder.is_finished(m, k)):
+        result = plan.folder.read_result(mode, fold)
+        done[mode, fold] = run = FoldRun.from_result(result)
         plan.log.line("SKIP", mode=mode, fold=fold, reason="shard finished earlier")
+        if (mode, fold) not in logged:
+            log_fold(plan.log, run, result["checkpoint"], source="shard")
     return done
 
 
@@ -208,7 +219,7 @@ def _fold_parts(plan: _Plan, corpus: CorpusArrays, norm_path: Path, labels: pd.S
 
 
 def _train_folds(plan: _Plan, store: FeatureStore, norm_paths: dict[int, Path],
-                 done: set[tuple[str, int]], progress: bool, console: Any) -> list[FoldRun]:
+                 done: Collection[tuple[str, int]], progress: bool, console: Any) -> list[FoldRun]:
     """Train every (mode, fold) of the plan not finished earlier."""
     ids = sorted(plan.splits["sample_id"].unique())
     corpus = load_corpus(store, ids, features=plan.cfg.features)
@@ -282,7 +293,7 @@ def run_cv(cfg: RunConfig, run_dir: str | Path, *, store: FeatureStore, splits: 
     _copy_audio_stats(plan, audio_stats)
     norm_paths = _norm_stats(plan, store)
     done = _finished_earlier(plan)
-    fold_runs = [FoldRun.from_result(plan.folder.read_result(m, k)) for m, k in sorted(done)]
+    fold_runs = [done[key] for key in sorted(done)]
     fold_runs += _train_folds(plan, store, norm_paths, done, progress, console)
     ordered = tuple(sorted(fold_runs, key=lambda f: (cfg.train.modes.index(f.mode), f.fold)))
     results = {} if plan.only else _finish(plan, meta, fold_runs)

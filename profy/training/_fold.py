@@ -36,7 +36,7 @@ from profy.training._loop import EpochStats, FoldOutcome, Predictions, predict, 
 from profy.training._run_folder import RunFolder
 from profy.training._telemetry import GateRecorder, RunLog
 
-__all__ = ["FoldRun", "seed_for", "train_one"]
+__all__ = ["FoldRun", "log_fold", "seed_for", "train_one"]
 
 
 @dataclass(frozen=True)
@@ -181,20 +181,24 @@ def train_one(cfg: RunConfig, folder: RunFolder, mode: str, fold: int,
         "config_hash": config_hash(cfg), "device": str(device),
         "checkpoint": str(ckpt.relative_to(folder.run_dir)),
         "checkpoint_sha256": file_sha256(ckpt), "model_summary": summary})
-    _log_fold(log, folder, mode, fold, outcome, scores, ckpt)
-    return FoldRun(mode=mode, fold=fold, macro_f1=scores.f1, accuracy=scores.accuracy,
-                   kept_epoch=outcome.kept_epoch, best_epoch=outcome.best_epoch,
-                   epochs_run=len(outcome.history), seconds=outcome.seconds,
-                   n_train=n["train"], n_val=n["val"], n_test=n["test"])
-
-
-def _log_fold(log: RunLog, folder: RunFolder, mode: str, fold: int, outcome: FoldOutcome,
-              scores: _Scores, ckpt: Any) -> None:
-    if outcome.kept_epoch != outcome.best_epoch:
-        log.warn("kept weights are not the best val epoch (train.checkpoint=last)", mode=mode,
-                 fold=fold, kept_epoch=outcome.kept_epoch, best_epoch=outcome.best_epoch)
-    log.line("FOLD", mode=mode, fold=fold, kept_epoch=outcome.kept_epoch,
-             best_epoch=outcome.best_epoch, epochs_run=len(outcome.history),
-             test_macro_f1=scores.f1, test_accuracy=scores.accuracy, seconds=outcome.seconds,
-             checkpoint=ckpt.relative_to(folder.run_dir))
+    run = FoldRun(mode=mode, fold=fold, macro_f1=scores.f1, accuracy=scores.accuracy,
+                  kept_epoch=outcome.kept_epoch, best_epoch=outcome.best_epoch,
+                  epochs_run=len(outcome.history), seconds=outcome.seconds,
+                  n_train=n["train"], n_val=n["val"], n_test=n["test"])
+    # after the shard: a process killed in between leaves a finished shard and no FOLD
+    # line, which the next process sharing the folder logs from the shard (run_cv)
+    log_fold(log, run, ckpt.relative_to(folder.run_dir).as_posix())
     log.flush()
+    return run
+
+
+def log_fold(log: RunLog, run: FoldRun, checkpoint: str, **extra: Any) -> None:
+    """The ``FOLD`` line of a trained (mode, fold) (plus a warning if it kept not the best
+    epoch); not flushed. ``extra`` fields go at the end of the line."""
+    if run.kept_epoch != run.best_epoch:
+        log.warn("kept weights are not the best val epoch (train.checkpoint=last)",
+                 mode=run.mode, fold=run.fold, kept_epoch=run.kept_epoch,
+                 best_epoch=run.best_epoch)
+    log.line("FOLD", mode=run.mode, fold=run.fold, kept_epoch=run.kept_epoch,
+             best_epoch=run.best_epoch, epochs_run=run.epochs_run, test_macro_f1=run.macro_f1,
+             test_accuracy=run.accuracy, seconds=run.seconds, checkpoint=checkpoint, **extra)

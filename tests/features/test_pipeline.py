@@ -1,6 +1,7 @@
 """``compute_features`` over a real (tiny) corpus: the plan's regression test, the cache,
 broken inputs, and per-fold normalization that never sees held-out takes."""
 
+import json
 import os
 import shutil
 
@@ -183,6 +184,61 @@ def test_legacy_fit_on_all_takes_is_caught(featured, tmp_path):
     with pytest.raises(LeakageError, match="held-out"):
         stats.check_fitted_on(part[part.role == "train"].sample_id,
                               held_out=part[part.role != "train"].sample_id)
+
+
+def _restamped(path, created_at="2000-01-01T00:00:00+00:00") -> bytes:
+    """The artifact at ``path`` as another job's fit of the same takes would write it."""
+    data = json.loads(path.read_text())
+    data["created_at"] = created_at
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _splits(manifest):
+    takes = manifest.table.select(["sample_id", "player_id", "piece", "label"]).to_pandas()
+    return make_folds(takes, n_folds=3, seed=0)
+
+
+def test_shared_folder_keeps_the_first_published_norm_stats(featured, tmp_path):
+    manifest, run = featured
+    splits, store = _splits(manifest), FeatureStore(run.index_path)
+    paths = fit_fold_norm_stats(store, splits, tmp_path, keep_existing=True)
+    theirs = {k: _restamped(p) for k, p in paths.items()}  # another job published first
+    for k, p in paths.items():
+        p.write_bytes(theirs[k])
+    assert fit_fold_norm_stats(store, splits, tmp_path, keep_existing=True) == paths
+    assert {k: p.read_bytes() for k, p in paths.items()} == theirs  # kept, so its logged
+    fit_fold_norm_stats(store, splits, tmp_path)  # sha256 still holds; a plain fit replaces
+    assert all(p.read_bytes() != theirs[k] for k, p in paths.items())
+
+
+def test_a_job_that_loses_the_publish_race_uses_the_winners_stats(featured, tmp_path,
+                                                                   monkeypatch):
+    import profy.features._fold_norm as fold_norm
+
+    manifest, run = featured
+    splits, store = _splits(manifest), FeatureStore(run.index_path)
+    winner = {k: _restamped(p) for k, p in fit_fold_norm_stats(store, splits, tmp_path / "w")
+              .items()}
+    real = fold_norm.atomic_create_bytes
+
+    def racing(path, data):  # the other job's link lands between our fit and ours
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(winner[int(path.stem.split("_")[1])])
+        return real(path, data)
+
+    monkeypatch.setattr(fold_norm, "atomic_create_bytes", racing)
+    paths = fit_fold_norm_stats(store, splits, tmp_path / "run", keep_existing=True)
+    assert {k: p.read_bytes() for k, p in paths.items()} == winner
+    assert not [p for p in (tmp_path / "run").rglob("*") if p.name.startswith(".")]
+
+
+def test_shared_folder_refuses_norm_stats_fitted_on_other_takes(featured, tmp_path):
+    manifest, run = featured
+    splits, store = _splits(manifest), FeatureStore(run.index_path)
+    paths = fit_fold_norm_stats(store, splits, tmp_path, keep_existing=True)
+    paths[0].write_bytes(paths[1].read_bytes())  # fold 1's stats under fold 0's name
+    with pytest.raises(LeakageError, match="fold 1"):
+        fit_fold_norm_stats(store, splits, tmp_path, keep_existing=True)
 
 
 def test_changed_input_file_recomputes_only_that_take(featured, tmp_path):

@@ -196,3 +196,26 @@ def test_only_fold_jobs_share_a_run_folder_and_collect_merges_them(tiny_corpus_r
     os.remove(result)
     with pytest.raises(ConfigError, match="missing: sensor fold 2"):
         collect(shared)
+
+
+def test_a_shard_finished_but_never_logged_gets_its_fold_line_on_the_retry(tiny_corpus_ro,
+                                                                          tmp_path):
+    """A job killed between finishing a shard and logging it: the retry SKIPs the shard
+    and logs its FOLD line from the shard, once (gate.best_checkpoint reads that line)."""
+    shared = tmp_path / "shared"
+    argv = ["train", "--config", "mm-audiofix", "--data", str(tiny_corpus_ro), "--run-dir",
+            str(shared), "--cache", str(tmp_path / "cache"), "--modes", "sensor", "--epochs",
+            "1", "--workers", "1", "--only-fold", "1"]
+    assert main(argv) == 0
+    log = shared / "logs" / "training_fold1.log"
+    fold_lines = [ln for ln in log.read_text().splitlines() if ln.startswith("FOLD ")]
+    assert len(fold_lines) == 1
+    log.write_text(log.read_text().replace(fold_lines[0] + "\n", ""))  # the kill's loss
+
+    assert main(argv) == 0
+    lines = log.read_text().splitlines()
+    assert any(ln.startswith("SKIP mode=sensor fold=1 ") for ln in lines)
+    (again,) = [ln for ln in lines if ln.startswith("FOLD ")]
+    assert again == fold_lines[0] + " source=shard"  # the same figures, from result.json
+    assert main(argv) == 0  # a line already there is not repeated
+    assert sum(ln.startswith("FOLD ") for ln in log.read_text().splitlines()) == 1
