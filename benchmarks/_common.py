@@ -52,6 +52,17 @@ def spread(seconds: list[float]) -> dict[str, float]:
             "max_s": max(seconds), "repeats": len(seconds)}
 
 
+def corpus_or_synth(corpus: Path | None, work: Path, size: str = "full") -> Path:
+    """``corpus`` if given, else a ``size`` synthetic corpus generated (seed 0) in ``work``."""
+    if corpus is not None:
+        return corpus
+    from profy.data import synthesize_corpus
+
+    root = work / size
+    synthesize_corpus(root, size=size, seed=0, progress=True)
+    return root
+
+
 def write_result(name: str, payload: dict[str, Any]) -> Path:
     """Write ``benchmarks/results/<name>.json`` with the machine and a timestamp."""
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import spread, timed, write_result  # noqa: E402
+from _common import corpus_or_synth, spread, timed, write_result  # noqa: E402
 
 
 def _librosa_ratio(root: Path, rel_paths: list[str], cfg) -> dict:
@@ -66,15 +66,12 @@ def main() -> None:
     args = parser.parse_args()
 
     from profy.config import FeatureConfig
-    from profy.data import build_manifest, synthesize_corpus
+    from profy.data import build_manifest
     from profy.features import compute_features
 
     work = Path(tempfile.mkdtemp(prefix="bench_features_"))
     try:
-        root = args.corpus
-        if root is None:
-            root = work / "full"
-            synthesize_corpus(root, size="full", seed=0, progress=True)
+        root = corpus_or_synth(args.corpus, work)
         manifest_s, manifest = timed(lambda: build_manifest(root, workers=2))
         table = manifest.table
         cache = work / "cache"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import spread, timed, write_result  # noqa: E402
+from _common import corpus_or_synth, spread, timed, write_result  # noqa: E402
 
 PROFY = Path(sys.executable).with_name("profy")
 
@@ -139,12 +139,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench_features_cli_"))
     try:
-        root = args.corpus
-        if root is None:
-            from profy.data import synthesize_corpus
-
-            root = work / "corpus"
-            synthesize_corpus(root, size=args.size, seed=0, progress=True)
+        root = corpus_or_synth(args.corpus, work, args.size)
         cache = work / "cache"
         cold_s, _ = timed(lambda: _features(root, work / "cold", cache))
         print(f"cold: {cold_s[0]:.1f} s", flush=True)

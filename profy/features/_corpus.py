@@ -24,11 +24,14 @@ from typing import Any
 
 from profy.config import FeatureConfig, config_hash, to_dict
 from profy.data._manifest import Manifest, assemble_manifest, open_corpus, read_take, remembered
+from profy.data._paths import audio_path, sensor_path
 from profy.data._policy import InputPolicy
 from profy.data._take_memo import TAKE_MEMO_FILE, TakeMemo
+from profy.errors import MalformedFileError, UnsafePathError
 from profy.features._cache import HASH_MEMO_FILE, CacheStats, HashMemo, cache_key, file_sha256
 from profy.features._pipeline import (
     FeatureRun,
+    _compute,
     _Job,
     _lookup,
     _plan_job,
@@ -71,9 +74,6 @@ class _Outcome:
 
 
 def _stamps(job: _Unchecked) -> tuple | None:
-    from profy.data._paths import audio_path, sensor_path
-    from profy.errors import UnsafePathError
-
     try:
         return TakeMemo.stamps(audio_path(job.root, job.sample_id),
                                sensor_path(job.root, job.sample_id))
@@ -83,11 +83,7 @@ def _stamps(job: _Unchecked) -> tuple | None:
 
 def _featurize(job: _Job | _Unchecked) -> _Outcome:
     """One take in a worker: a planned cache miss, or a take read and checked here."""
-    from profy.errors import MalformedFileError
-
     if isinstance(job, _Job):  # checked before, hashed by the parent: features only
-        from profy.features._pipeline import _compute
-
         return _Outcome(checked=(None, None, None), job=job, stats_row=_compute(job))
     stamps = _stamps(job)
     read = read_take(job.root, job.sample_id, worker_policy(job.cfg_dict))
@@ -208,9 +204,6 @@ def featurize_corpus(root: str | Path, out_dir: str | Path, *,
 
 def _known_hashes(root: Path, sample_id: str, hash_memo: HashMemo) -> tuple | None:
     """Both files' memoised digests and stamps, when the hash memo holds both unchanged."""
-    from profy.data._paths import audio_path, sensor_path
-    from profy.errors import UnsafePathError
-
     try:
         both = (hash_memo.known(audio_path(root, sample_id)),
                 hash_memo.known(sensor_path(root, sample_id)))
