@@ -1,7 +1,7 @@
 """Export one trained model (mode, fold) of a run folder to ONNX, with references.
 
 ``torch.onnx.export(..., dynamo=True)`` with ``Dim("B")``/``Dim("T")`` on every input,
-opset 18. Two traps of that exporter are guarded here: it may silently fix an axis it
+opset 20. Two traps of that exporter are guarded here: it may silently fix an axis it
 cannot keep dynamic (so the saved graph's input dims are asserted symbolic), and a
 second export in one process can come out with a fixed time axis (so
 :func:`profy.export.export_models` runs each export in a fresh spawned process).
@@ -27,7 +27,23 @@ from profy.contract.model_io import TIME_AXIS, input_names, inputs_for, output_n
 
 __all__ = ["OPSET", "ExportResult", "export_in_process"]
 
-OPSET = 18
+OPSET = 20
+
+
+def _translations() -> dict:
+    """aten ops the exporter should write as one ONNX op instead of its decomposition.
+
+    ``aten.gelu`` (exact, erf form): ONNX ``Gelu`` (opset 20) instead of the five-node
+    ``x * 0.5 * (1 + erf(x / sqrt 2))`` chain, which ONNX Runtime does not fuse in the
+    order torch writes it; five passes over the audio CNN's largest tensors become one.
+    """
+    import torch
+    from onnxscript import opset20 as op
+
+    def gelu(self, approximate: str = "none"):
+        return op.Gelu(self, approximate=approximate)
+
+    return {torch.ops.aten.gelu.default: gelu}
 
 
 @dataclass(frozen=True)
@@ -132,6 +148,7 @@ def export_in_process(run_dir: str | Path, mode: str, fold: int, *, out_dir: str
             program = torch.onnx.export(wrapper, example, dynamo=True, opset_version=OPSET,
                                         input_names=list(names), output_names=list(outs),
                                         dynamic_shapes=(tuple(axes[n] for n in names),),
+                                        custom_translation_table=_translations(),
                                         optimize=True, verbose=False)
     except Exception as exc:
         raise ExportError(f"exporting {mode} fold {fold} of {run_dir} failed: "

@@ -63,7 +63,7 @@ def downsample_mask(mask: Tensor, factor: int) -> Tensor:
 
 def zero_invalid(x: Tensor, mask: Tensor) -> Tensor:
     """Zero ``x`` (B, C, L) at frames where ``mask`` (B, L) is False."""
-    return torch.where(mask[:, None, :], x, torch.zeros_like(x))
+    return torch.where(mask[:, None, :], x, 0.0)
 
 
 class MaskedAttentionPool(nn.Module):
@@ -90,7 +90,7 @@ class MaskedAttentionPool(nn.Module):
         Returns:
             Tensor: ``(B, H)``.
         """
-        x = torch.where(mask[:, :, None], x, torch.zeros_like(x))  # (B, L, H), no NaN leaks
+        x = torch.where(mask[:, :, None], x, 0.0)  # (B, L, H), no NaN leaks
         scores = self.score(x).squeeze(-1)  # (B, L)
         scores = scores.masked_fill(~mask, _NEG_FILL)
         weights = torch.softmax(scores, dim=-1)  # (B, L); all-invalid rows: uniform...
