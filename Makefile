@@ -46,7 +46,7 @@ test-fast: lint
 	$(BIN)/pytest -q -m "not slow"
 
 # Every benchmark (each writes benchmarks/results/<name>.json), then the Markdown table in
-# benchmarks/README.md. Long (about half an hour on 2 cores): it synthesizes and trains
+# benchmarks/README.md. Long (about 45 minutes on 2 cores): it synthesizes and trains
 # corpora. The demo benchmark keeps its output in BENCH_DIR; the ONNX and `guardrails ci`
 # benchmarks run on the run it trained (ci as the demo left it; then every mode exported).
 BENCH_DIR ?= /tmp/profy-bench-demo
@@ -62,6 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_audit.py
 	$(BIN)/python benchmarks/bench_seeds.py
 	$(BIN)/python benchmarks/bench_quality.py
+	$(BIN)/python benchmarks/bench_train.py
 	$(BIN)/python benchmarks/summarize.py
 
 # Real image build and run with podman on a local debootstrap base (root; see
