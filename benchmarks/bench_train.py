@@ -37,18 +37,27 @@ BIN = Path(sys.executable).parent
 PROFILE = "mm-audiofix"
 
 
+def _start(argv: list[str], log: Path) -> subprocess.Popen:
+    """``argv`` in the background, stdout and stderr to ``log``, no TTY."""
+    with log.open("w") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+
+
 def _run(argv: list[str], log: Path) -> float:
+    """Seconds ``argv`` took; a non-zero exit ends the benchmark naming its log."""
     start = time.perf_counter()
-    with open(log, "w") as out:
-        done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} exited {done.returncode}; log: {log}")
+    code = _start(argv, log).wait()
+    if code != 0:
+        raise SystemExit(f"{' '.join(argv)} exited {code}; log: {log}")
     return time.perf_counter() - start
 
 
-def _f1(run: Path) -> dict[str, float]:
-    results = json.loads((run / "complete_results.json").read_text())
+def _results(run: Path) -> dict:
+    return json.loads((run / "complete_results.json").read_text())
+
+
+def _f1(results: dict) -> dict[str, float]:
     return {m: round(float(v["mean"]["macro_f1"]), 4) for m, v in results["modes"].items()}
 
 
@@ -57,28 +66,24 @@ def _trainings(corpus: Path, cache: Path, work: Path) -> dict:
              "--cache", str(cache)]
     single_s = _run([*train, "--out", str(work / "single")], work / "single.log")
     (single,) = (work / "single").glob("experiment_*")
+    single_results = _results(single)
     print(f"profy train: {single_s:.1f} s")
     shared = work / "folds" / "run"
+    n_folds = int(single_results["n_folds"])
     start = time.perf_counter()
-    procs = []
-    for k in range(3):
-        log = open(work / f"fold{k}.log", "w")  # noqa: SIM115 - closed after wait()
-        procs.append((subprocess.Popen([*train, "--run-dir", str(shared), "--only-fold", str(k),
-                                        "--set", "train.num_threads=1"],
-                                       stdout=log, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL), log))
-    codes = [p.wait() for p, _ in procs]
-    for _, log in procs:
-        log.close()
+    procs = [_start([*train, "--run-dir", str(shared), "--only-fold", str(k),
+                     "--set", "train.num_threads=1"], work / f"fold{k}.log")
+             for k in range(n_folds)]
+    codes = [p.wait() for p in procs]
     if any(codes):
         raise SystemExit(f"fold processes exited {codes}; logs in {work}")
     _run([str(BIN / "profy"), "collect", str(shared)], work / "collect.log")
     parallel_s = time.perf_counter() - start
-    print(f"3 fold processes at 1 thread + collect: {parallel_s:.1f} s")
+    print(f"{n_folds} fold processes at 1 thread + collect: {parallel_s:.1f} s")
     return {"single_train_s": round(single_s, 1),
-            "single_train_macro_f1": _f1(single),
+            "single_train_macro_f1": _f1(single_results),
             "parallel_folds_1_thread_s": round(parallel_s, 1),
-            "parallel_folds_1_thread_macro_f1": _f1(shared),
+            "parallel_folds_1_thread_macro_f1": _f1(_results(shared)),
             "speedup_parallel_vs_single": round(single_s / parallel_s, 3)}
 
 
